@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# qemu-power: build entry points.  Everything is built under build/.
+#
+#   make            install build dependencies, fetch QEMU 10.0, apply the
+#                   patch set, build build/qemu-system-x86_64
+#   make check      build everything and run every test
+#   make demo       the main job (see README.rst)
+#   make checkpatch QEMU's checkpatch.pl on the series and our new files
+#   make patches    regenerate patches/ from the commits in build/qemu
+#   make clean      remove QEMU's build directory (keeps the sources)
+#   make distclean  remove build/ entirely
+
+export JOBS ?= $(shell nproc)
+
+.PHONY: all deps src tree qemu check checkpatch demo patches clean distclean
+
+all: qemu
+
+deps:
+	@sh scripts/install-deps.sh
+
+src: deps
+	@sh scripts/fetch-qemu.sh
+
+tree: src
+	@sh scripts/prepare-tree.sh
+
+qemu: tree
+	@sh scripts/build-qemu.sh
+
+check:
+	@sh scripts/check.sh
+
+checkpatch: tree
+	@sh scripts/checkpatch.sh
+
+demo: qemu
+	@sh scripts/demo.sh
+
+patches:
+	@sh scripts/export-patches.sh
+
+clean:
+	rm -rf build/qemu/build build/qemu-system-x86_64
+
+distclean:
+	rm -rf build

@@ -1,0 +1,72 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# 'make check': build everything, then run every test suite, timing each
+# phase.  The last line sums up all suites as "N passed, N failed, N skipped".
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+log="$top/build/check"
+mkdir -p "$log"
+passed=0
+failed=0
+skipped=0
+status=0
+
+phase() {
+    name=$1
+    shift
+    t0=$(date +%s)
+    echo "=== $name"
+    "$@" 2>&1 | tee "$log/$name.log"
+    rc=$(cat "$log/.rc")
+    t1=$(date +%s)
+    echo "=== $name: $([ "$rc" -eq 0 ] && echo ok || echo FAILED) ($((t1 - t0)) s)"
+    [ "$rc" -eq 0 ] || status=1
+    return "$rc"
+}
+
+# Runs a command, keeping its exit code for phase() across the pipe.
+run() {
+    "$@"
+    echo $? > "$log/.rc"
+}
+
+# Adds a suite's counts: meson's summary, or our scripts' "N passed, N failed".
+count() {
+    f="$log/$1.log"
+    if grep -q '^Ok: ' "$f"; then
+        ok=$(awk '/^Ok:/ {print $2}' "$f")
+        ko=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$f")
+        sk=$(awk '/^Skipped:/ {print $2}' "$f")
+    else
+        line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$f" | tail -n 1)
+        ok=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+        ko=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        sk=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    fi
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${ko:-0}))
+    skipped=$((skipped + ${sk:-0}))
+}
+
+t_start=$(date +%s)
+if phase build run make -s all NINJA_TARGETS=all; then
+    phase checkpatch run sh scripts/checkpatch.sh
+    count checkpatch
+    phase unit run meson test -C build/qemu/build --no-rebuild \
+        --print-errorlogs unit/test-task-counter
+    count unit
+    # alone, since it compares CPU time with wall time
+    phase power-test run sh scripts/run-qtests.sh --verbose \
+        qtest-x86_64/power-test
+    count power-test
+    phase qtest run sh scripts/run-qtests.sh
+    count qtest
+else
+    failed=$((failed + 1))
+fi
+echo "=== total: $(($(date +%s) - t_start)) s"
+echo "check: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
