@@ -1,0 +1,61 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Counters of the CPU work done by one thread (task) of this process:
+ * hardware cycles or task-clock through perf events, or the scheduler's
+ * run time from /proc/self/task/TID/schedstat.  Used by the vCPU
+ * accounting in QEMU and by the qemu-powerd aggregator.
+ */
+
+#ifndef QEMU_TASK_COUNTER_H
+#define QEMU_TASK_COUNTER_H
+
+typedef enum TaskCounterSource {
+    TASK_COUNTER_CYCLES,        /* perf hardware CPU cycles, in cycles */
+    TASK_COUNTER_TASK_CLOCK,    /* perf software task-clock, in ns */
+    TASK_COUNTER_SCHEDSTAT,     /* schedstat run time, in ns */
+    TASK_COUNTER__MAX,
+} TaskCounterSource;
+
+typedef struct TaskCounter {
+    TaskCounterSource source;
+    int fd;                     /* perf event or schedstat file; -1: closed */
+    pid_t tid;
+    bool kernel_excluded;       /* opened with exclude_kernel (paranoid) */
+} TaskCounter;
+
+#define TASK_COUNTER_INIT { .fd = -1 }
+
+/* "cycles", "task-clock" or "schedstat" */
+const char *task_counter_source_name(TaskCounterSource source);
+
+/* true when the source counts nanoseconds of CPU time, false for cycles */
+bool task_counter_source_is_time(TaskCounterSource source);
+
+/*
+ * Open a counter on thread @tid of this process (0: the calling thread).
+ * With @inherit, threads that @tid creates later are counted too (perf
+ * sources only).  Hardware cycles include guest mode (exclude_guest=0).
+ * When perf_event_paranoid forbids counting the kernel, the counter is
+ * opened for user mode only and @kernel_excluded is set.
+ */
+bool task_counter_open(TaskCounter *tc, TaskCounterSource source, pid_t tid,
+                       bool inherit, Error **errp);
+
+/* Read the current count; multiplexed perf counts are scaled up. */
+bool task_counter_read(TaskCounter *tc, uint64_t *value, Error **errp);
+
+void task_counter_close(TaskCounter *tc);
+
+/*
+ * Scale a multiplexed perf count: @value was counted during @running ns of
+ * the @enabled ns the event was enabled.  Saturates instead of wrapping.
+ */
+uint64_t task_counter_scale(uint64_t value, uint64_t enabled,
+                            uint64_t running);
+
+/* Parse the run time (first field, ns) of a schedstat line. */
+bool task_counter_parse_schedstat(const char *buf, uint64_t *ns,
+                                  Error **errp);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Tests for the per-thread CPU work counters (util/task-counter.c).
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/task-counter.h"
+#include "qemu/thread.h"
+
+static void test_scale(void)
+{
+    static const struct {
+        uint64_t value, enabled, running, expect;
+    } cases[] = {
+        { 100, 100, 100, 100 },             /* not multiplexed */
+        { 100, 200, 100, 200 },             /* on the PMU half the time */
+        { 100, 300, 100, 300 },
+        { 7, 100, 0, 0 },                   /* never on the PMU */
+        { 0, 100, 50, 0 },
+        { 100, 50, 100, 100 },              /* running > enabled: as is */
+        { 1ULL << 62, 4, 2, 1ULL << 63 },   /* needs 128-bit product */
+        { UINT64_MAX, 3, 1, UINT64_MAX },   /* saturates */
+        { UINT64_MAX / 2, 2, 1, UINT64_MAX - 1 },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_assert_cmpuint(task_counter_scale(cases[i].value, cases[i].enabled,
+                                            cases[i].running),
+                         ==, cases[i].expect);
+    }
+}
+
+static void test_parse_schedstat(void)
+{
+    static const struct {
+        const char *text;
+        bool ok;
+        uint64_t ns;
+    } cases[] = {
+        { "123 456 7\n", true, 123 },
+        { "0 0 0", true, 0 },
+        { "18446744073709551615 1 1\n", true, UINT64_MAX },
+        { "18446744073709551616 1 1\n", false },    /* overflow */
+        { "-1 0 0\n", false },
+        { "abc 0 0\n", false },
+        { "12x 0 0\n", false },
+        { " 12 0 0\n", false },
+        { "0x10 0 0\n", false },                     /* decimal only */
+        { "12\n", false },
+        { "", false },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        Error *err = NULL;
+        uint64_t ns = 42;
+        bool ok = task_counter_parse_schedstat(cases[i].text, &ns, &err);
+
+        g_assert_cmpint(ok, ==, cases[i].ok);
+        if (ok) {
+            g_assert_null(err);
+            g_assert_cmpuint(ns, ==, cases[i].ns);
+        } else {
+            g_assert_nonnull(err);
+            error_free(err);
+        }
+    }
+}
+
+static void spin_ms(int ms)
+{
+    int64_t end = g_get_monotonic_time() + ms * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        /* burn CPU */
+    }
+}
+
+/* A thread that spins for a while, then waits to be told to exit. */
+typedef struct Spinner {
+    QemuThread thread;
+    QemuSemaphore ready, done;
+    pid_t tid;
+    int ms;
+} Spinner;
+
+static void *spinner_fn(void *opaque)
+{
+    Spinner *s = opaque;
+
+    s->tid = qemu_get_thread_id();
+    qemu_sem_post(&s->ready);
+    spin_ms(s->ms);
+    qemu_sem_wait(&s->done);
+    return NULL;
+}
+
+static void spinner_start(Spinner *s, int ms)
+{
+    s->ms = ms;
+    qemu_sem_init(&s->ready, 0);
+    qemu_sem_init(&s->done, 0);
+    qemu_thread_create(&s->thread, "spinner", spinner_fn, s,
+                       QEMU_THREAD_JOINABLE);
+    qemu_sem_wait(&s->ready);
+}
+
+static void spinner_stop(Spinner *s)
+{
+    qemu_sem_post(&s->done);
+    qemu_thread_join(&s->thread);
+    qemu_sem_destroy(&s->ready);
+    qemu_sem_destroy(&s->done);
+}
+
+/* A time source counts another thread's 100 ms of spinning. */
+static void test_time_source(gconstpointer opaque)
+{
+    TaskCounterSource source = GPOINTER_TO_INT(opaque);
+    TaskCounter tc = TASK_COUNTER_INIT;
+    Spinner s;
+    uint64_t before, after, final;
+
+    spinner_start(&s, 100);
+    g_assert_true(task_counter_open(&tc, source, s.tid, false,
+                                    &error_abort));
+    g_assert_cmpint(tc.fd, >=, 0);
+    g_assert_true(task_counter_read(&tc, &before, &error_abort));
+    g_usleep(300 * 1000);
+    g_assert_true(task_counter_read(&tc, &after, &error_abort));
+    /* at least 70% of the 100 ms it spun, and not more than it lived */
+    g_assert_cmpuint(after, >=, 70 * 1000 * 1000);
+    g_assert_cmpuint(after, <=, 400ULL * 1000 * 1000);
+    spinner_stop(&s);
+
+    if (source == TASK_COUNTER_TASK_CLOCK) {
+        /* perf counters stay readable after their thread exited */
+        g_assert_true(task_counter_read(&tc, &final, &error_abort));
+        g_assert_cmpuint(final, >=, after);
+    }
+    task_counter_close(&tc);
+    g_assert_cmpint(tc.fd, ==, -1);
+}
+
+/* Cycles need a hardware PMU; without one the error names the source. */
+static void test_cycles(void)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    Error *err = NULL;
+    uint64_t before, after;
+
+    if (!task_counter_open(&tc, TASK_COUNTER_CYCLES, 0, false, &err)) {
+        g_assert_nonnull(strstr(error_get_pretty(err), "perf cycles"));
+        g_assert_cmpint(tc.fd, ==, -1);
+        g_test_message("no hardware PMU here: %s", error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    g_assert_true(task_counter_read(&tc, &before, &error_abort));
+    spin_ms(20);
+    g_assert_true(task_counter_read(&tc, &after, &error_abort));
+    g_assert_cmpuint(after, >, before);
+    task_counter_close(&tc);
+}
+
+/* An inherited counter also counts threads created after it. */
+static void test_inherit(void)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    Spinner s;
+    uint64_t before, after;
+
+    g_assert_true(task_counter_open(&tc, TASK_COUNTER_TASK_CLOCK, 0, true,
+                                    &error_abort));
+    g_assert_true(task_counter_read(&tc, &before, &error_abort));
+    spinner_start(&s, 100);
+    spinner_stop(&s);
+    g_assert_true(task_counter_read(&tc, &after, &error_abort));
+    g_assert_cmpuint(after - before, >=, 70 * 1000 * 1000);
+    task_counter_close(&tc);
+}
+
+static void test_errors(void)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    Error *err = NULL;
+    uint64_t v;
+
+    /* schedstat has no way to follow new threads */
+    g_assert_false(task_counter_open(&tc, TASK_COUNTER_SCHEDSTAT, 0, true,
+                                     &err));
+    error_free_or_abort(&err);
+
+    /* a thread that is not ours */
+    g_assert_false(task_counter_open(&tc, TASK_COUNTER_SCHEDSTAT, INT_MAX,
+                                     false, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "schedstat"));
+    error_free_or_abort(&err);
+
+    g_assert_false(task_counter_read(&tc, &v, &err));
+    error_free_or_abort(&err);
+
+    g_assert_cmpstr(task_counter_source_name(TASK_COUNTER_TASK_CLOCK), ==,
+                    "task-clock");
+    g_assert_true(task_counter_source_is_time(TASK_COUNTER_SCHEDSTAT));
+    g_assert_false(task_counter_source_is_time(TASK_COUNTER_CYCLES));
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/task-counter/scale", test_scale);
+    g_test_add_func("/task-counter/parse-schedstat", test_parse_schedstat);
+    g_test_add_data_func("/task-counter/task-clock",
+                         GINT_TO_POINTER(TASK_COUNTER_TASK_CLOCK),
+                         test_time_source);
+    g_test_add_data_func("/task-counter/schedstat",
+                         GINT_TO_POINTER(TASK_COUNTER_SCHEDSTAT),
+                         test_time_source);
+    g_test_add_func("/task-counter/cycles", test_cycles);
+    g_test_add_func("/task-counter/inherit", test_inherit);
+    g_test_add_func("/task-counter/errors", test_errors);
+    return g_test_run();
+}
