@@ -1,0 +1,326 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Counters of the work done by this instance's vCPU threads and by the
+ * whole process.  A counter is opened on each vCPU thread as soon as the
+ * thread exists and closed when the vCPU is unplugged; what a closed
+ * counter had counted is kept, so the totals never go backwards.
+ *
+ * Everything here runs under the BQL: the attach hook in qemu_init_vcpu(),
+ * the detach hook after cpu_remove_sync() took the BQL back, and the
+ * monitor commands.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/task-counter.h"
+#include "qemu/timer.h"
+#include "hw/core/cpu.h"
+#include "system/power.h"
+#include "power-internal.h"
+
+/* One host thread that runs one vCPU, or several under round-robin TCG. */
+typedef struct PowerThread {
+    TaskCounter counter;
+    unsigned int vcpus;         /* vCPUs that run on this thread */
+    uint64_t last;              /* last count read; counts never go back */
+} PowerThread;
+
+static struct {
+    bool configured;
+    bool available;
+    TaskCounterSource source;
+    bool kernel_excluded;
+    char *unavailable;          /* why there are no counts */
+    GHashTable *threads;        /* thread id -> PowerThread */
+    GArray *instance;           /* inherited TaskCounters (cycles only) */
+    uint64_t instance_last;
+    uint64_t retired;           /* counts of vCPU threads that are gone */
+} counters;
+
+static const TaskCounterSource auto_order[] = {
+    TASK_COUNTER_CYCLES, TASK_COUNTER_TASK_CLOCK, TASK_COUNTER_SCHEDSTAT,
+};
+
+static void power_thread_free(gpointer p)
+{
+    PowerThread *t = p;
+
+    task_counter_close(&t->counter);
+    g_free(t);
+}
+
+/* Can @source be opened here?  Tried on the calling thread. */
+static bool probe(TaskCounterSource source, Error **errp)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    uint64_t v;
+    bool ok;
+
+    ok = task_counter_open(&tc, source, 0, false, errp) &&
+         task_counter_read(&tc, &v, errp);
+    counters.kernel_excluded = tc.kernel_excluded;
+    task_counter_close(&tc);
+    return ok;
+}
+
+/*
+ * Cycles of the whole process: an inherited counter on every thread that
+ * exists now also counts every thread created from then on.  Time sources
+ * use the process CPU clock instead, which needs no file descriptors.
+ */
+static bool open_instance_counters(Error **errp)
+{
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    GError *gerr = NULL;
+
+    counters.instance = g_array_new(false, false, sizeof(TaskCounter));
+    if (counters.source != TASK_COUNTER_CYCLES) {
+        return true;
+    }
+    dir = g_dir_open("/proc/self/task", 0, &gerr);
+    if (!dir) {
+        error_setg(errp, "Could not list this process's threads: %s",
+                   gerr->message);
+        g_error_free(gerr);
+        return false;
+    }
+    while ((name = g_dir_read_name(dir))) {
+        TaskCounter tc = TASK_COUNTER_INIT;
+        uint64_t tid;
+
+        if (parse_uint_full(name, 10, &tid) < 0 || tid > INT_MAX) {
+            continue;
+        }
+        if (!task_counter_open(&tc, counters.source, tid, true, NULL)) {
+            continue;           /* the thread exited meanwhile */
+        }
+        g_array_append_val(counters.instance, tc);
+    }
+    return true;
+}
+
+static void start(TaskCounterSource source)
+{
+    Error *err = NULL;
+
+    counters.source = source;
+    counters.threads = g_hash_table_new_full(NULL, NULL, NULL,
+                                             power_thread_free);
+    if (!open_instance_counters(&err)) {
+        counters.unavailable = g_strdup(error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    counters.available = true;
+}
+
+static TaskCounterSource mode_source(PowerCounterMode mode)
+{
+    switch (mode) {
+    case POWER_COUNTER_MODE_CYCLES:
+        return TASK_COUNTER_CYCLES;
+    case POWER_COUNTER_MODE_TASK_CLOCK:
+        return TASK_COUNTER_TASK_CLOCK;
+    case POWER_COUNTER_MODE_SCHEDSTAT:
+        return TASK_COUNTER_SCHEDSTAT;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* The first source that works, or the reasons why none does. */
+static void start_auto(void)
+{
+    g_autoptr(GString) why = g_string_new("no counter source works:");
+
+    for (int i = 0; i < ARRAY_SIZE(auto_order); i++) {
+        Error *err = NULL;
+
+        if (probe(auto_order[i], &err)) {
+            start(auto_order[i]);
+            return;
+        }
+        g_string_append_printf(why, " %s;", error_get_pretty(err));
+        error_free(err);
+    }
+    g_string_truncate(why, why->len - 1);
+    counters.unavailable = g_string_free(g_steal_pointer(&why), false);
+}
+
+bool power_counters_configure(PowerCounterMode mode, Error **errp)
+{
+    ERRP_GUARD();
+
+    assert(bql_locked());
+    if (counters.configured) {
+        if (mode == POWER_COUNTER_MODE_AUTO) {
+            return true;
+        }
+        error_setg(errp, "The counter source can only be chosen before "
+                   "the vCPUs are created");
+        return false;
+    }
+
+    if (mode == POWER_COUNTER_MODE_OFF) {
+        counters.unavailable = g_strdup("counters are off (counters=off)");
+    } else if (mode == POWER_COUNTER_MODE_AUTO) {
+        start_auto();
+    } else {
+        TaskCounterSource source = mode_source(mode);
+
+        if (!probe(source, errp)) {
+            error_prepend(errp, "Counter source '%s' is not available: ",
+                          task_counter_source_name(source));
+            return false;
+        }
+        start(source);
+    }
+    counters.configured = true;
+    return true;
+}
+
+static void ensure_configured(void)
+{
+    if (!counters.configured) {
+        power_counters_configure(POWER_COUNTER_MODE_AUTO, &error_abort);
+    }
+}
+
+void power_vcpu_attach(CPUState *cpu)
+{
+    gpointer key = GINT_TO_POINTER(cpu->thread_id);
+    PowerThread *t;
+    Error *err = NULL;
+
+    assert(bql_locked());
+    ensure_configured();
+    if (!counters.available) {
+        return;
+    }
+    t = g_hash_table_lookup(counters.threads, key);
+    if (t) {
+        t->vcpus++;             /* round-robin TCG: one thread, many vCPUs */
+        return;
+    }
+    t = g_new0(PowerThread, 1);
+    if (!task_counter_open(&t->counter, counters.source, cpu->thread_id,
+                           false, &err)) {
+        error_prepend(&err, "vCPU %d will not be counted: ", cpu->cpu_index);
+        warn_report_err(err);
+        g_free(t);
+        return;
+    }
+    t->vcpus = 1;
+    g_hash_table_insert(counters.threads, key, t);
+}
+
+/* Read @t's counter; a failed read keeps the last value. */
+static uint64_t power_thread_read(PowerThread *t)
+{
+    uint64_t v;
+
+    if (task_counter_read(&t->counter, &v, NULL) && v > t->last) {
+        t->last = v;
+    }
+    return t->last;
+}
+
+void power_vcpu_detach(CPUState *cpu)
+{
+    gpointer key = GINT_TO_POINTER(cpu->thread_id);
+    PowerThread *t;
+
+    assert(bql_locked());
+    if (!counters.available) {
+        return;
+    }
+    t = g_hash_table_lookup(counters.threads, key);
+    if (!t || --t->vcpus > 0) {
+        return;
+    }
+    /* perf counters stay readable after their thread has exited */
+    counters.retired += power_thread_read(t);
+    g_hash_table_remove(counters.threads, key);
+}
+
+static uint64_t read_instance(void)
+{
+    uint64_t sum = 0;
+
+    if (counters.source == TASK_COUNTER_CYCLES) {
+        for (guint i = 0; i < counters.instance->len; i++) {
+            TaskCounter *tc = &g_array_index(counters.instance, TaskCounter,
+                                             i);
+            uint64_t v;
+
+            if (task_counter_read(tc, &v, NULL)) {
+                sum += v;
+            }
+        }
+    } else {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0) {
+            sum = ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+        }
+    }
+    counters.instance_last = MAX(counters.instance_last, sum);
+    return counters.instance_last;
+}
+
+void power_counters_snapshot(PowerInfo *info)
+{
+    PowerVcpuList **tail = &info->vcpus;
+    uint64_t vcpu_count = counters.retired;
+    GHashTableIter iter;
+    PowerThread *t;
+    CPUState *cpu;
+
+    assert(bql_locked());
+    ensure_configured();
+    if (counters.available) {
+        g_hash_table_iter_init(&iter, counters.threads);
+        while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&t)) {
+            vcpu_count += power_thread_read(t);
+        }
+        info->has_counter_source = true;
+        info->counter_source = counters.source == TASK_COUNTER_CYCLES ?
+            POWER_COUNTER_SOURCE_CYCLES :
+            counters.source == TASK_COUNTER_TASK_CLOCK ?
+            POWER_COUNTER_SOURCE_TASK_CLOCK : POWER_COUNTER_SOURCE_SCHEDSTAT;
+        info->has_counter_unit = true;
+        info->counter_unit = task_counter_source_is_time(counters.source) ?
+            POWER_COUNTER_UNIT_NANOSECONDS : POWER_COUNTER_UNIT_CYCLES;
+        info->has_counter_kernel_excluded = true;
+        info->counter_kernel_excluded = counters.kernel_excluded;
+        /* read after the vCPUs, so that it includes at least their work */
+        info->has_instance_count = true;
+        info->instance_count = read_instance();
+        info->has_vcpu_count = true;
+        info->vcpu_count = vcpu_count;
+    } else {
+        info->counter_unavailable = g_strdup(counters.unavailable);
+    }
+
+    CPU_FOREACH(cpu) {
+        PowerVcpu *v = g_new0(PowerVcpu, 1);
+
+        v->cpu_index = cpu->cpu_index;
+        v->qom_path = object_get_canonical_path(OBJECT(cpu));
+        v->thread_id = cpu->thread_id;
+        t = counters.available ?
+            g_hash_table_lookup(counters.threads,
+                                GINT_TO_POINTER(cpu->thread_id)) : NULL;
+        if (t) {
+            v->has_count = true;
+            v->count = t->last;
+            v->shared_thread = t->vcpus > 1;
+        }
+        QAPI_LIST_APPEND(tail, v);
+    }
+}

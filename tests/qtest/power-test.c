@@ -1,0 +1,455 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qtests for the vCPU work counters and query-power: real guests (tiny
+ * firmware-free programs from power/guest.S) that spin or halt, under
+ * multi-threaded TCG, round-robin TCG and KVM where /dev/kvm works.
+ */
+
+#include "qemu/osdep.h"
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "power/guest.h"
+
+/* Measuring window of the rate tests. */
+#define WINDOW_US (1000 * 1000)
+
+typedef struct GuestCase {
+    const char *accel;          /* -accel value */
+    unsigned entry;             /* POWER_GUEST_SPIN or POWER_GUEST_HALT */
+    int smp;
+} GuestCase;
+
+/* Writes the 64 KiB -bios image that starts the guest at @entry. */
+static char *make_bios(unsigned entry)
+{
+    g_autofree unsigned char *image = g_malloc0(POWER_GUEST_IMAGE_SIZE);
+    char *path = NULL;
+    int fd = g_file_open_tmp("power-bios-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    for (int i = 0; i < ARRAY_SIZE(power_guest_runs); i++) {
+        memcpy(image + power_guest_runs[i].offset, power_guest_runs[i].bytes,
+               power_guest_runs[i].len);
+    }
+    /* the reset vector is "ljmp $0xf000, $entry" */
+    g_assert_cmpint(image[0xfff0], ==, 0xea);
+    image[0xfff1] = entry & 0xff;
+    image[0xfff2] = entry >> 8;
+    g_assert_cmpint(write(fd, image, POWER_GUEST_IMAGE_SIZE), ==,
+                    POWER_GUEST_IMAGE_SIZE);
+    close(fd);
+    return path;
+}
+
+static bool accel_usable(const char *accel)
+{
+    if (g_str_has_prefix(accel, "kvm") && !qtest_has_accel("kvm")) {
+        g_test_skip("KVM is not usable here (no read/write /dev/kvm)");
+        return false;
+    }
+    return true;
+}
+
+/* Starts a pc guest running @entry with -smp @smp and extra @args. */
+static QTestState *start_guest(const char *accel, unsigned entry,
+                               const char *smp, const char *args)
+{
+    g_autofree char *bios = make_bios(entry);
+    QTestState *qts = qtest_initf("-M pc -accel %s -cpu max -smp %s "
+                                  "-nodefaults -bios %s %s",
+                                  accel, smp, bios, args);
+
+    unlink(bios);
+    return qts;
+}
+
+/* A member that must be present and a non-negative integer. */
+static uint64_t get_u64(QDict *d, const char *key)
+{
+    QNum *n = qobject_to(QNum, qdict_get(d, key));
+    uint64_t v;
+
+    g_assert_nonnull(n);
+    g_assert_true(qnum_get_try_uint(n, &v));
+    return v;
+}
+
+static QDict *query_power(QTestState *qts)
+{
+    return qtest_qmp_assert_success_ref(qts,
+                                        "{ 'execute': 'query-power' }");
+}
+
+static QDict *vcpu_at(QDict *info, int i)
+{
+    QList *l = qdict_get_qlist(info, "vcpus");
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(l, e) {
+        if (i-- == 0) {
+            return qobject_to(QDict, qlist_entry_obj(e));
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* Invariants of every snapshot that has counts. */
+static void check_snapshot(QDict *info)
+{
+    g_assert_true(qdict_haskey(info, "counter-source"));
+    g_assert_false(qdict_haskey(info, "counter-unavailable"));
+    g_assert_cmpuint(get_u64(info, "instance-count"), >=,
+                     get_u64(info, "vcpu-count"));
+    g_assert_true(qdict_haskey(info, "host-energy"));
+}
+
+/*
+ * Two snapshots one window apart: counts never go back, and each vCPU's
+ * growth is within what spinning or halting implies.
+ */
+static void test_guest(gconstpointer opaque)
+{
+    const GuestCase *c = opaque;
+    bool spin = c->entry == POWER_GUEST_SPIN;
+    bool rr = strstr(c->accel, "thread=single") != NULL;
+    QTestState *qts;
+    QDict *a, *b;
+    uint64_t wall, vcpus, host_cpus = MAX(1, sysconf(_SC_NPROCESSORS_ONLN));
+    uint64_t busy_threads;
+    g_autofree char *smp = g_strdup_printf("%d", c->smp);
+
+    if (!accel_usable(c->accel)) {
+        return;
+    }
+    /* Force task-clock so that the counts compare with wall time. */
+    qts = start_guest(c->accel, c->entry, smp,
+                      "-object host-power,id=hp0,counters=task-clock");
+    g_usleep(200 * 1000);       /* let the vCPUs reach their loops */
+    a = query_power(qts);
+    g_usleep(WINDOW_US);
+    b = query_power(qts);
+
+    check_snapshot(a);
+    check_snapshot(b);
+    g_assert_cmpstr(qdict_get_str(b, "counter-source"), ==, "task-clock");
+    g_assert_cmpstr(qdict_get_str(b, "counter-unit"), ==, "nanoseconds");
+    g_assert_cmpint(qlist_size(qdict_get_qlist(b, "vcpus")), ==, c->smp);
+    wall = get_u64(b, "timestamp-ns") - get_u64(a, "timestamp-ns");
+    g_assert_cmpuint(wall, >=, WINDOW_US * 1000ULL);
+    g_assert_cmpuint(get_u64(b, "instance-count"), >=,
+                     get_u64(a, "instance-count"));
+    g_assert_cmpuint(get_u64(b, "vcpu-count"), >=,
+                     get_u64(a, "vcpu-count"));
+    vcpus = get_u64(b, "vcpu-count") - get_u64(a, "vcpu-count");
+
+    for (int i = 0; i < c->smp; i++) {
+        QDict *va = vcpu_at(a, i), *vb = vcpu_at(b, i);
+
+        g_assert_cmpint(qdict_get_int(vb, "cpu-index"), ==, i);
+        g_assert_cmpuint(get_u64(vb, "count"), >=,
+                         get_u64(va, "count"));
+        g_assert_cmpint(qdict_get_bool(vb, "shared-thread"), ==,
+                        rr && c->smp > 1);
+        if (rr) {
+            g_assert_cmpint(qdict_get_int(vb, "thread-id"), ==,
+                            qdict_get_int(vcpu_at(b, 0), "thread-id"));
+        } else if (i > 0) {
+            g_assert_cmpint(qdict_get_int(vb, "thread-id"), !=,
+                            qdict_get_int(vcpu_at(b, 0), "thread-id"));
+        }
+    }
+
+    /* One shared thread is counted once: it is the whole vCPU total. */
+    if (rr) {
+        g_assert_cmpuint(vcpus, ==,
+                         get_u64(vcpu_at(b, 0), "count") -
+                         get_u64(vcpu_at(a, 0), "count"));
+    }
+
+    busy_threads = !spin ? 0 : rr ? 1 : MIN(c->smp, host_cpus);
+    g_test_message("%s %s x%d: vCPUs used %.2f CPUs over %.2f s",
+                   c->accel, spin ? "spin" : "halt", c->smp,
+                   (double)vcpus / wall, wall / 1e9);
+    if (spin) {
+        /* about one CPU per spinning thread, as far as the host has CPUs */
+        g_assert_cmpuint(vcpus, >=, wall * busy_threads * 7 / 10);
+        g_assert_cmpuint(vcpus, <=, wall * (busy_threads + 1) / 1);
+        for (int i = 0; i < c->smp && !rr; i++) {
+            uint64_t d = get_u64(vcpu_at(b, i), "count") -
+                         get_u64(vcpu_at(a, i), "count");
+
+            /* every vCPU spins, sharing the host CPUs */
+            g_assert_cmpuint(d, >=, wall * busy_threads / c->smp / 4);
+        }
+    } else {
+        g_assert_cmpuint(vcpus, <=, wall / 20);
+    }
+    qobject_unref(a);
+    qobject_unref(b);
+    qtest_quit(qts);
+}
+
+/* -M none has no vCPU: the query still succeeds, with an empty list. */
+static void test_no_cpus(void)
+{
+    QTestState *qts = qtest_init("-M none");
+    QDict *info = query_power(qts);
+    QDict *energy = qdict_get_qdict(info, "host-energy");
+
+    check_snapshot(info);
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 0);
+    g_assert_cmpuint(get_u64(info, "vcpu-count"), ==, 0);
+    g_assert_true(qdict_haskey(energy, "available"));
+    g_assert_true(qdict_haskey(energy, "zones"));
+    qobject_unref(info);
+
+    /* unknown arguments are refused by QAPI */
+    qmp_expect_error_and_unref(
+        qtest_qmp(qts, "{ 'execute': 'query-power', "
+                  "'arguments': { 'cpus': [0] } }"), "GenericError");
+    qtest_quit(qts);
+}
+
+/* Each forced time source reports itself and its unit. */
+static void test_forced_source(gconstpointer opaque)
+{
+    const char *source = opaque;
+    QTestState *qts = qtest_initf("-M none -object host-power,id=hp0,"
+                                  "counters=%s", source);
+    QDict *info = query_power(qts);
+
+    check_snapshot(info);
+    g_assert_cmpstr(qdict_get_str(info, "counter-source"), ==, source);
+    g_assert_cmpstr(qdict_get_str(info, "counter-unit"), ==, "nanoseconds");
+    g_assert_cmpuint(get_u64(info, "instance-count"), >, 0);
+    qobject_unref(info);
+    qtest_quit(qts);
+}
+
+/* counters=off: the vCPUs are listed, without counts, and it says why. */
+static void test_counters_off(void)
+{
+    QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "2",
+                                  "-object host-power,id=hp0,counters=off");
+    QDict *info = query_power(qts);
+
+    g_assert_false(qdict_haskey(info, "counter-source"));
+    g_assert_false(qdict_haskey(info, "instance-count"));
+    g_assert_nonnull(strstr(qdict_get_str(info, "counter-unavailable"),
+                            "off"));
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 2);
+    g_assert_false(qdict_haskey(vcpu_at(info, 0), "count"));
+    qobject_unref(info);
+    qtest_quit(qts);
+}
+
+static bool host_has_cycles(void)
+{
+    struct perf_event_attr attr = {
+        .size = sizeof(attr),
+        .type = PERF_TYPE_HARDWARE,
+        .config = PERF_COUNT_HW_CPU_CYCLES,
+    };
+    int fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    attr.exclude_kernel = attr.exclude_hv = 1;
+    fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    return false;
+}
+
+/* Runs QEMU with @args and returns its exit status and stderr. */
+static int run_qemu(const char *args, char **err)
+{
+    g_autofree char *cmd = g_strdup_printf("%s %s",
+                                           g_getenv("QTEST_QEMU_BINARY"),
+                                           args);
+    g_auto(GStrv) argv = g_strsplit(cmd, " ", -1);
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, err, &status, NULL));
+    return status;
+}
+
+/* A forced source that does not work stops QEMU at start-up. */
+static void test_unavailable_source(void)
+{
+    g_autofree char *err = NULL;
+    int status;
+
+    if (host_has_cycles()) {
+        g_test_skip("this host counts cycles, so no source is missing");
+        return;
+    }
+    status = run_qemu("-M none -nodefaults -display none "
+                      "-object host-power,id=hp0,counters=cycles", &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    g_assert_nonnull(strstr(err, "Counter source 'cycles' is not "
+                            "available"));
+}
+
+static void test_bad_options(void)
+{
+    g_autofree char *err = NULL;
+    QTestState *qts;
+
+    run_qemu("-M none -nodefaults -display none "
+             "-object host-power,id=hp0,counters=bogus", &err);
+    g_assert_nonnull(strstr(err, "bogus"));
+
+    /* one host-power object per instance */
+    qts = qtest_init("-M none -object host-power,id=hp0");
+    qmp_expect_error_and_unref(
+        qtest_qmp(qts, "{ 'execute': 'object-add', 'arguments': "
+                  "{ 'qom-type': 'host-power', 'id': 'hp1' } }"),
+        "GenericError");
+    qtest_quit(qts);
+}
+
+static int count_fds(QTestState *qts)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", qtest_pid(qts));
+    GDir *d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    g_dir_close(d);
+    return n;
+}
+
+/* Plugs a vCPU into the first empty slot. */
+static void plug_cpu(QTestState *qts, const char *id)
+{
+    QDict *rsp = qtest_qmp(qts,
+                           "{ 'execute': 'query-hotpluggable-cpus' }");
+    QList *slots = qdict_get_qlist(rsp, "return");
+    QListEntry *e;
+
+    g_assert_nonnull(slots);
+    QLIST_FOREACH_ENTRY(slots, e) {
+        QDict *slot = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!qdict_haskey(slot, "qom-path")) {
+            QDict *props = qdict_clone_shallow(qdict_get_qdict(slot,
+                                                               "props"));
+
+            qdict_put_str(props, "driver", qdict_get_str(slot, "type"));
+            qdict_put_str(props, "id", id);
+            qtest_qmp_assert_success(qts,
+                "{ 'execute': 'device_add', 'arguments': %p }", props);
+            qobject_unref(rsp);
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * vCPU hot-plug and unplug: the list follows, the work of the unplugged
+ * vCPU stays in the total, and the counter's file descriptor is closed.
+ * The guest has no ACPI code, so the test ejects the CPU itself through
+ * the ACPI CPU hotplug registers (modern interface at 0xaf00 on pc).
+ */
+static void test_hotplug(void)
+{
+    QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1,maxcpus=2",
+                                  "-object host-power,id=hp0,"
+                                  "counters=task-clock");
+    int fds = count_fds(qts);
+    QDict *info;
+    uint64_t total;
+
+    plug_cpu(qts, "cpu1");
+    info = query_power(qts);
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 2);
+    g_assert_cmpint(qdict_get_int(vcpu_at(info, 1), "cpu-index"), ==, 1);
+    g_assert_true(qdict_haskey(vcpu_at(info, 1), "count"));
+    g_assert_cmpint(count_fds(qts), ==, fds + 1);
+    total = get_u64(info, "vcpu-count");
+    qobject_unref(info);
+
+    /* unplug works only with the modern interface: switch to it */
+    qtest_outl(qts, 0xaf00, 0);
+    qtest_qmp_device_del_send(qts, "cpu1");
+    qtest_outl(qts, 0xaf00, 1);         /* select CPU 1 */
+    qtest_outb(qts, 0xaf04, 8);         /* eject it */
+    qtest_qmp_eventwait(qts, "DEVICE_DELETED");
+
+    info = query_power(qts);
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 1);
+    g_assert_cmpuint(get_u64(info, "vcpu-count"), >=, total);
+    g_assert_cmpint(count_fds(qts), ==, fds);
+    qobject_unref(info);
+    qtest_quit(qts);
+}
+
+static void test_hmp(void)
+{
+    QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1",
+                                  "-object host-power,id=hp0,"
+                                  "counters=task-clock");
+    g_autofree char *out = qtest_hmp(qts, "info power");
+
+    g_assert_nonnull(strstr(out, "counter source: task-clock"));
+    g_assert_nonnull(strstr(out, "CPU 0 thread "));
+    g_assert_nonnull(strstr(out, "host energy:"));
+    qtest_quit(qts);
+}
+
+static void add_guest_case(const char *name, const char *accel,
+                           unsigned entry, int smp)
+{
+    GuestCase *c = g_new(GuestCase, 1);
+    g_autofree char *path = g_strdup_printf("power/%s/%s/%d", name,
+                                            entry == POWER_GUEST_SPIN ?
+                                            "spin" : "halt", smp);
+
+    *c = (GuestCase) { .accel = accel, .entry = entry, .smp = smp };
+    qtest_add_data_func_full(path, c, test_guest, g_free);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name, *accel;
+    } accels[] = {
+        { "tcg", "tcg" },
+        { "tcg-single", "tcg,thread=single" },
+        { "kvm", "kvm" },
+    };
+
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("power/no-cpus", test_no_cpus);
+    qtest_add_data_func("power/source/task-clock", "task-clock",
+                        test_forced_source);
+    qtest_add_data_func("power/source/schedstat", "schedstat",
+                        test_forced_source);
+    qtest_add_func("power/source/off", test_counters_off);
+    qtest_add_func("power/source/unavailable", test_unavailable_source);
+    qtest_add_func("power/bad-options", test_bad_options);
+    for (int i = 0; i < ARRAY_SIZE(accels); i++) {
+        add_guest_case(accels[i].name, accels[i].accel, POWER_GUEST_SPIN, 1);
+        add_guest_case(accels[i].name, accels[i].accel, POWER_GUEST_SPIN, 4);
+        add_guest_case(accels[i].name, accels[i].accel, POWER_GUEST_HALT, 1);
+        add_guest_case(accels[i].name, accels[i].accel, POWER_GUEST_HALT, 4);
+    }
+    qtest_add_func("power/hotplug", test_hotplug);
+    qtest_add_func("power/hmp", test_hmp);
+    return g_test_run();
+}

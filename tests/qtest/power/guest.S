@@ -1,0 +1,87 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Tiny firmware-free guests for the power qtests and the demo, run as the
+ * last 64 KiB of a -bios image (segment 0xf000, real mode).  Regenerate
+ * guest.h with ./gen-guest.sh after changing this file.
+ *
+ *   spin: wakes every other vCPU with INIT-SIPI (x2APIC) and spins; the
+ *         woken vCPUs start at f000:0000 (ap_spin) and spin too
+ *   halt: halts with interrupts off; other vCPUs are never woken
+ *   half: busy for one 10 ms LAPIC timer period, halted for the next
+ */
+        .code16
+        .text
+        .globl ap_spin, spin, halt, half
+
+ap_spin:                        /* linked at offset 0 of the segment */
+        jmp     ap_spin
+
+        .org    0xe000
+spin:
+        call    x2apic_on
+        mov     $0x830, %ecx    /* ICR */
+        xor     %edx, %edx
+        mov     $0xc4500, %eax  /* INIT, all excluding self */
+        wrmsr
+        mov     $0xc46f0, %eax  /* SIPI, vector 0xf0: start at f000:0000 */
+        wrmsr
+1:      jmp     1b
+
+halt:
+        cli
+1:      hlt
+        jmp     1b
+
+half:
+        xor     %ax, %ax
+        mov     %ax, %ds
+        movw    $tick, 0x100    /* IVT entry of vector 0x40 */
+        movw    $0xf000, 0x102
+        movw    $0, 0x500       /* tick count */
+        call    x2apic_on
+        xor     %edx, %edx
+        mov     $0x80f, %ecx    /* spurious vector register: enable */
+        mov     $0x1ff, %eax
+        wrmsr
+        mov     $0x83e, %ecx    /* timer divide by 1 */
+        mov     $0xb, %eax
+        wrmsr
+        mov     $0x832, %ecx    /* LVT timer: periodic, vector 0x40 */
+        mov     $0x20040, %eax
+        wrmsr
+        mov     $0x838, %ecx    /* initial count: 10 ms at 1 GHz */
+        mov     $10000000, %eax
+        wrmsr
+        sti
+1:      hlt                     /* idle until a tick */
+        mov     0x500, %bx
+2:      cmp     0x500, %bx      /* busy until the next one */
+        je      2b
+        jmp     1b
+
+tick:
+        push    %eax
+        push    %ecx
+        push    %edx
+        incw    %ds:0x500
+        mov     $0x80b, %ecx    /* EOI */
+        xor     %eax, %eax
+        xor     %edx, %edx
+        wrmsr
+        pop     %edx
+        pop     %ecx
+        pop     %eax
+        iret
+
+x2apic_on:
+        mov     $0x1b, %ecx     /* IA32_APIC_BASE: enable, x2APIC mode */
+        rdmsr
+        or      $0xc00, %eax
+        wrmsr
+        ret
+
+        .org    0xfff0          /* reset vector: jump to the guest */
+reset:
+        ljmp    $0xf000, $0xe000
+        .org    0x10000
