@@ -9,6 +9,7 @@
 #include "monitor/monitor.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-power.h"
+#include "qemu/host-sysfs.h"
 #include "qobject/qdict.h"
 
 void hmp_info_power(Monitor *mon, const QDict *qdict)
@@ -52,5 +53,152 @@ void hmp_info_power(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "  %s: %" PRIu64 " uJ (%s)\n", z->value->name,
                        z->value->energy_uj,
                        PowerEnergySource_str(z->value->source));
+    }
+}
+
+void hmp_info_host_power_policy(Monitor *mon, const QDict *qdict)
+{
+    Error *err = NULL;
+    g_autoptr(HostPowerPolicy) p = qmp_query_host_power_policy(&err);
+
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    monitor_printf(mon, "policy changes: %s\n",
+                   HostPowerPolicyMode_str(p->policy));
+    if (p->cpufreq_unavailable) {
+        monitor_printf(mon, "cpufreq: unavailable (%s)\n",
+                       p->cpufreq_unavailable);
+    }
+    for (HostCpufreqInfoList *l = p->cpus; l; l = l->next) {
+        HostCpufreqInfo *c = l->value;
+
+        monitor_printf(mon, "CPU %" PRIu32 ": %s, governor %s, "
+                       "%" PRIu64 "-%" PRIu64 " kHz (hardware %" PRIu64
+                       "-%" PRIu64 " kHz)", c->cpu, c->driver, c->governor,
+                       c->min_khz, c->max_khz, c->cpuinfo_min_khz,
+                       c->cpuinfo_max_khz);
+        if (c->has_frequency_khz) {
+            monitor_printf(mon, ", fixed at %" PRIu64 " kHz",
+                           c->frequency_khz);
+        }
+        monitor_printf(mon, "\n");
+    }
+    if (p->pstate) {
+        monitor_printf(mon, "intel_pstate: %s, perf %" PRIu64 "-%" PRIu64
+                       "%%\n", p->pstate->status, p->pstate->min_perf_pct,
+                       p->pstate->max_perf_pct);
+    } else {
+        monitor_printf(mon, "intel_pstate: unavailable (%s)\n",
+                       p->pstate_unavailable);
+    }
+    if (p->zones_unavailable) {
+        monitor_printf(mon, "RAPL limits: unavailable (%s)\n",
+                       p->zones_unavailable);
+    }
+    for (HostPowerZonePolicyList *l = p->zones; l; l = l->next) {
+        HostPowerZonePolicy *z = l->value;
+
+        monitor_printf(mon, "zone %s%s\n", z->zone,
+                       z->has_enabled && !z->enabled ? " (disabled)" : "");
+        for (HostPowerConstraintList *c = z->constraints; c; c = c->next) {
+            monitor_printf(mon, "  %s: %" PRIu64 " uW", c->value->name,
+                           c->value->power_limit_uw);
+            if (c->value->has_time_window_us) {
+                monitor_printf(mon, " over %" PRIu64 " us",
+                               c->value->time_window_us);
+            }
+            monitor_printf(mon, "\n");
+        }
+    }
+}
+
+void hmp_set_host_cpufreq(Monitor *mon, const QDict *qdict)
+{
+    const char *cpus = qdict_get_str(qdict, "cpus");
+    const char *setting = qdict_get_str(qdict, "setting");
+    const char *value = qdict_get_str(qdict, "value");
+    g_autoptr(GArray) list = NULL;
+    g_autoptr(uint32List) cpu_list = NULL;
+    uint32List **tail = &cpu_list;
+    const char *governor = NULL;
+    uint64_t khz = 0;
+    Error *err = NULL;
+    HostCpufreqInfoList *ret;
+
+    if (strcmp(cpus, "all")) {
+        if (!host_sysfs_parse_cpulist(cpus, HOST_SYSFS_MAX_CPUS, &list,
+                                      &err)) {
+            hmp_handle_error(mon, err);
+            return;
+        }
+        for (guint i = 0; i < list->len; i++) {
+            QAPI_LIST_APPEND(tail, g_array_index(list, unsigned, i));
+        }
+    }
+    if (!strcmp(setting, "governor")) {
+        governor = value;
+    } else if (strcmp(setting, "frequency-khz") &&
+               strcmp(setting, "min-khz") && strcmp(setting, "max-khz")) {
+        monitor_printf(mon, "Unknown setting '%s' (governor, frequency-khz, "
+                       "min-khz or max-khz)\n", setting);
+        return;
+    } else if (!host_sysfs_parse_u64(value, &khz, &err)) {
+        hmp_handle_error(mon, err);
+        return;
+    }
+    ret = qmp_set_host_cpufreq(cpu_list != NULL, cpu_list, governor,
+                               !strcmp(setting, "frequency-khz"), khz,
+                               !strcmp(setting, "min-khz"), khz,
+                               !strcmp(setting, "max-khz"), khz, &err);
+    if (!hmp_handle_error(mon, err)) {
+        monitor_printf(mon, "changed %zu CPUs\n", QAPI_LIST_LENGTH(ret));
+    }
+    qapi_free_HostCpufreqInfoList(ret);
+}
+
+void hmp_set_host_pstate(Monitor *mon, const QDict *qdict)
+{
+    const char *setting = qdict_get_str(qdict, "setting");
+    int64_t value = qdict_get_int(qdict, "value");
+    bool max = !strcmp(setting, "max-perf-pct");
+    Error *err = NULL;
+    g_autoptr(HostPstateInfo) info = NULL;
+
+    if (!max && strcmp(setting, "min-perf-pct")) {
+        monitor_printf(mon, "Unknown setting '%s' (max-perf-pct or "
+                       "min-perf-pct)\n", setting);
+        return;
+    }
+    if (value < 0) {
+        monitor_printf(mon, "Performance limits are percentages (0-100)\n");
+        return;
+    }
+    info = qmp_set_host_pstate(max, value, !max, value, &err);
+    if (!hmp_handle_error(mon, err)) {
+        monitor_printf(mon, "intel_pstate perf %" PRIu64 "-%" PRIu64 "%%\n",
+                       info->min_perf_pct, info->max_perf_pct);
+    }
+}
+
+void hmp_set_host_power_limit(Monitor *mon, const QDict *qdict)
+{
+    const char *zone = qdict_get_str(qdict, "zone");
+    const char *constraint = qdict_get_str(qdict, "constraint");
+    int64_t limit = qdict_get_int(qdict, "power_limit_uw");
+    bool has_window = qdict_haskey(qdict, "time_window_us");
+    int64_t window = qdict_get_try_int(qdict, "time_window_us", 0);
+    Error *err = NULL;
+    g_autoptr(HostPowerZonePolicy) zp = NULL;
+
+    if (limit <= 0 || window < 0) {
+        monitor_printf(mon, "The limit and time window must be positive\n");
+        return;
+    }
+    zp = qmp_set_host_power_limit(zone, constraint, true, limit, has_window,
+                                  window, false, false, &err);
+    if (!hmp_handle_error(mon, err)) {
+        monitor_printf(mon, "zone %s: %s set to %" PRId64 " uW\n", zp->zone,
+                       constraint, limit);
     }
 }

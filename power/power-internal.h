@@ -8,6 +8,9 @@
 #define POWER_INTERNAL_H
 
 #include "qapi/qapi-types-power.h"
+#include "qemu/host-sysfs.h"
+
+/* vcpu-counters.c */
 
 /*
  * Choose the counter source.  Only possible before the first vCPU is
@@ -17,5 +20,26 @@ bool power_counters_configure(PowerCounterMode mode, Error **errp);
 
 /* Fill @info's counter members and vCPU list from one pass of reads. */
 void power_counters_snapshot(PowerInfo *info);
+
+/* host-power.c: the host-power object's settings */
+
+/* The directory that stands for /sys (NULL: /sys itself). */
+const char *power_sysfs_root(void);
+
+/* May this instance change host policy?  If not, @errp says why. */
+bool power_policy_allowed(Error **errp);
+
+HostPowerPolicyMode power_policy_mode(void);
+
+/* Where host writes are logged for restore-on-exit (or NULL). */
+HostSysfsUndo *power_policy_undo(void);
+
+/* host-energy.c */
+
+/* The host's energy counters, updated now. */
+PowerHostEnergy *power_host_energy_snapshot(void);
+
+/* Forget the energy counters (the sysfs root changed). */
+void power_host_energy_reset(void);
 
 #endif

@@ -24,7 +24,6 @@ PowerInfo *qmp_query_power(Error **errp)
 
     info->timestamp_ns = monotonic_ns();
     power_counters_snapshot(info);
-    info->host_energy = g_new0(PowerHostEnergy, 1);
-    info->host_energy->reason = g_strdup("host energy is not read yet");
+    info->host_energy = power_host_energy_snapshot();
     return info;
 }
