@@ -15,18 +15,31 @@ backports="meson python3-pycotap"
 firmware="seabios qemu-system-data ipxe-qemu"
 # qemu-powerd, its tests and the demo.
 tools="libjson-glib-dev libmicrohttpd-dev socat procps"
+# libvirt 11 for tests/integration/test-libvirt.sh (bookworm has only 9.0).
+# Only these come from bookworm-backports; their dependencies (among them
+# Debian's own qemu-system-x86, which the QEMU driver requires) from bookworm.
+libvirt="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev"
 
 missing=""
-for p in $build $firmware $tools $backports; do
+for p in $build $firmware $tools $backports $libvirt; do
     dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
         missing="$missing $p"
 done
 if ! dpkg --compare-versions "$(dpkg-query -W -f '${Version}' meson 2>/dev/null || echo 0)" ge 1.5; then
     missing="$missing meson"
 fi
+for p in $libvirt; do
+    dpkg --compare-versions "$(dpkg-query -W -f '${Version}' "$p" 2>/dev/null || echo 0)" ge 11 ||
+        missing="$missing $p"
+done
 [ -z "$missing" ] && exit 0
 
 sh "$here/apt-setup.sh"
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -q --no-install-recommends $build $firmware $tools
 apt-get install -y -q --no-install-recommends -t bookworm-backports $backports
+pinned=""
+for p in $libvirt; do
+    pinned="$pinned $p/bookworm-backports"
+done
+apt-get install -y -q --no-install-recommends $pinned

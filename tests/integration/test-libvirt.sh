@@ -1,0 +1,194 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Integration test of the libvirt passthrough path, with an unpatched
+# libvirt: start a private libvirtd (libvirtd.sh), create two transient
+# domains (KVM where /dev/kvm is usable, else TCG) that run the patched
+# QEMU from build/ with the tiny spin and halt guests as their BIOS, and
+# check query-power and 'info power' through 'virsh qemu-monitor-command'
+# (the checks on the replies are in libvirt-checks.py).  Prints one
+# "ok - ..." or "not ok - ..." line per check and "libvirt: N passed,
+# N failed" at the end; exits non-zero if a check failed.  The domains and
+# libvirtd are always cleaned up, also on failure or Ctrl-C.
+# Needs root and the libvirt packages from scripts/install-deps.sh.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here="$top/tests/integration"
+qemu=${QEMU:-$top/build/qemu-system-x86_64}
+dir="$top/build/integration/libvirt"
+uri=qemu:///system
+doms="qp-spin qp-idle"
+interval=${LIBVIRT_TEST_INTERVAL:-1}
+
+passed=0
+failed=0
+ok() {
+    echo "ok - $*"
+    passed=$((passed + 1))
+}
+not_ok() {
+    echo "not ok - $*"
+    failed=$((failed + 1))
+}
+# check DESCRIPTION CMD...: one result line from CMD's exit status; CMD's
+# output (a reason or a measurement) is appended to the description.
+check() {
+    desc=$1
+    shift
+    if out=$("$@" 2>&1); then
+        ok "$desc${out:+: $out}"
+    else
+        not_ok "$desc${out:+: $out}"
+    fi
+}
+
+virsh_() {
+    virsh -q -c "$uri" "$@"
+}
+
+destroy_all() {
+    for d in $doms; do
+        if virsh_ domstate "$d" >/dev/null 2>&1; then
+            virsh_ destroy "$d" >/dev/null 2>&1 || true
+        fi
+    done
+}
+
+started=""
+created=""
+cleanup() {
+    trap - EXIT INT TERM HUP
+    [ -z "$created" ] || destroy_all
+    [ -z "$started" ] || sh "$here/libvirtd.sh" stop "$dir" || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+summary() {
+    echo "libvirt: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+# bail REASON: a failed check that makes the rest pointless
+bail() {
+    not_ok "$*"
+    summary || exit 1
+}
+
+for t in virsh libvirtd python3; do
+    command -v "$t" >/dev/null || bail "$t not found; run scripts/install-deps.sh"
+done
+[ -x "$qemu" ] || bail "$qemu not found; build QEMU first"
+[ "$(id -u)" = 0 ] || bail "must run as root (qemu:///system)"
+
+mkdir -p "$dir"
+rm -f "$dir"/*.json "$dir"/*.hmp "$dir"/*.regs "$dir"/*.rc "$dir"/*.xml \
+      "$dir"/*.bios "$dir/checks.out"
+for g in spin halt; do
+    sh "$top/scripts/make-guest-bios.sh" "$g" "$dir/$g.bios" ||
+        bail "make-guest-bios.sh $g failed"
+done
+
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    type=kvm
+else
+    type=qemu
+fi
+
+started=1
+if sh "$here/libvirtd.sh" start "$dir"; then
+    ok "libvirtd answers on $uri"
+else
+    bail "libvirtd did not start (see above)"
+fi
+# A libvirtd restarted after an aborted run reconnects to its domains.
+created=1
+destroy_all
+
+# cmdline DOM BIOS: DOM's QEMU runs with "-bios BIOS" and no disk
+cmdline() {
+    pid=$(cat "/run/libvirt/qemu/$1.pid" 2>/dev/null) || {
+        echo "no /run/libvirt/qemu/$1.pid"
+        return 1
+    }
+    tr '\0' '\n' <"/proc/$pid/cmdline" | awk -v bios="$2" -v pid="$pid" '
+        prev == "-bios" && $0 == bios { found = 1 }
+        /^-(drive|blockdev|hd[a-d]|cdrom)$/ { disk = disk " " $0 }
+        { prev = $0; all = all " " $0 }
+        END {
+            if (!found) { print "no -bios " bios " in:" substr(all, 1, 500); exit 1 }
+            if (disk != "") { print "disk options:" disk; exit 1 }
+            print "QEMU PID " pid
+        }'
+}
+
+# Create the domains.  The guests need x2APIC, which libvirt's default
+# CPU model for TCG (qemu64) lacks: without it the spin guest faults and
+# runs off into zeroed RAM, busy but not in its loop.  'maximum' is -cpu max.
+for g in spin:spin halt:idle; do
+    bios="$dir/${g%%:*}.bios"
+    name="qp-${g#*:}"
+    cat >"$dir/$name.xml" <<EOF
+<domain type='$type'>
+  <name>$name</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <cpu mode='maximum' check='none'/>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <loader type='rom'>$bios</loader>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$qemu</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+    check "$name: virsh create (type=$type)" virsh_ create "$dir/$name.xml"
+    check "$name: QEMU runs with the loader as -bios and no disk" \
+        cmdline "$name" "$bios"
+done
+
+# Collect every reply first, so that the two query-power samples are
+# about $interval s apart even when the checks are slow on a busy host.
+# mon DOM FILE ARGS...: the reply in FILE, virsh's exit status in FILE.rc
+mon() {
+    d=$1
+    f=$2
+    shift 2
+    rc=0
+    virsh -c "$uri" qemu-monitor-command "$d" "$@" >"$dir/$f" 2>&1 || rc=$?
+    echo "$rc" >"$dir/$f.rc"
+}
+for d in $doms; do
+    mon "$d" "$d.1.json" '{"execute":"query-power"}'
+done
+sleep "$interval"
+for d in $doms; do
+    mon "$d" "$d.2.json" '{"execute":"query-power"}'
+done
+for d in $doms; do
+    mon "$d" "$d.hmp" --hmp 'info power'
+    mon "$d" "$d.regs" --hmp 'info registers'
+    mon "$d" "$d.bogus.json" '{"execute":"query-power","arguments":{"bogus":1}}'
+done
+
+# The checks (a) to (d), one result line each.
+# shellcheck disable=SC2086
+python3 "$here/libvirt-checks.py" "$dir" $doms >"$dir/checks.out" ||
+    not_ok "libvirt-checks.py failed"
+while IFS= read -r line; do
+    case $line in
+    "ok - "*) ok "${line#ok - }" ;;
+    "not ok - "*) not_ok "${line#not ok - }" ;;
+    *) echo "$line" ;;
+    esac
+done <"$dir/checks.out"
+
+summary
