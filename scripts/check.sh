@@ -52,11 +52,20 @@ count() {
 }
 
 t_start=$(date +%s)
-if phase build run make -s all NINJA_TARGETS=all; then
+unit_tests="test-task-counter test-host-sysfs test-host-rapl test-host-cpufreq"
+
+# QEMU, and the test programs that the phases below run
+build() {
+    make -s all &&
+    ninja --quiet -C build/qemu/build $(python3 scripts/test-targets.py \
+        "$top/build/qemu/build" qtest-x86_64 $unit_tests)
+}
+
+if phase build run build; then
     phase checkpatch run sh scripts/checkpatch.sh
     count checkpatch
     phase unit run meson test -C build/qemu/build --no-rebuild \
-        --print-errorlogs unit/test-task-counter
+        --print-errorlogs $unit_tests
     count unit
     # alone, since it compares CPU time with wall time
     phase power-test run sh scripts/run-qtests.sh --verbose \
@@ -64,6 +73,9 @@ if phase build run make -s all NINJA_TARGETS=all; then
     count power-test
     phase qtest run sh scripts/run-qtests.sh
     count qtest
+    # libvirt runs our QEMU as a domain's emulator: virsh passthrough
+    phase libvirt run sh tests/integration/test-libvirt.sh
+    count libvirt
 else
     failed=$((failed + 1))
 fi
