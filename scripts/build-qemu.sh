@@ -37,7 +37,8 @@ if [ ! -f "$bld/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$opts" ]; 
     echo "$opts" > "$stamp"
 fi
 
-ninja -C "$bld" -j "$jobs" qemu-system-x86_64 ${NINJA_TARGETS:-}
+ninja -C "$bld" -j "$jobs" qemu-system-x86_64 tools/qemu-powerd/qemu-powerd \
+    ${NINJA_TARGETS:-}
 
 # A QEMU run from its build tree looks for firmware only under qemu-bundle/.
 for d in $(echo "$fwpath" | tr ':' ' '); do
@@ -46,3 +47,4 @@ for d in $(echo "$fwpath" | tr ':' ' '); do
 done
 
 ln -sfn qemu/build/qemu-system-x86_64 "$top/build/qemu-system-x86_64"
+ln -sfn qemu/build/tools/qemu-powerd/qemu-powerd "$top/build/qemu-powerd"

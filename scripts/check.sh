@@ -52,7 +52,8 @@ count() {
 }
 
 t_start=$(date +%s)
-unit_tests="test-task-counter test-host-sysfs test-host-rapl test-host-cpufreq"
+unit_tests="test-task-counter test-host-sysfs test-host-rapl test-host-cpufreq
+            test-powerd"
 
 # QEMU, and the test programs that the phases below run
 build() {

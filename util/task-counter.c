@@ -30,8 +30,8 @@ bool task_counter_source_is_time(TaskCounterSource source)
     return source != TASK_COUNTER_CYCLES;
 }
 
-static int perf_open(TaskCounterSource source, pid_t tid, bool inherit,
-                     bool exclude_kernel)
+static int perf_open(TaskCounterSource source, pid_t tid, int cpu,
+                     bool inherit, bool exclude_kernel)
 {
     struct perf_event_attr attr = {
         .size = sizeof(attr),
@@ -51,7 +51,7 @@ static int perf_open(TaskCounterSource source, pid_t tid, bool inherit,
         attr.type = PERF_TYPE_SOFTWARE;
         attr.config = PERF_COUNT_SW_TASK_CLOCK;
     }
-    return syscall(SYS_perf_event_open, &attr, tid, -1, -1,
+    return syscall(SYS_perf_event_open, &attr, tid, cpu, -1,
                    PERF_FLAG_FD_CLOEXEC);
 }
 
@@ -81,16 +81,32 @@ bool task_counter_open(TaskCounter *tc, TaskCounterSource source, pid_t tid,
         return true;
     }
 
-    tc->fd = perf_open(source, t, inherit, false);
+    tc->fd = perf_open(source, t, -1, inherit, false);
     if (tc->fd < 0 && (errno == EACCES || errno == EPERM)) {
         /* perf_event_paranoid >= 2 without CAP_PERFMON: user mode only */
-        tc->fd = perf_open(source, t, inherit, true);
+        tc->fd = perf_open(source, t, -1, inherit, true);
         tc->kernel_excluded = tc->fd >= 0;
     }
     if (tc->fd < 0) {
         error_setg_errno(errp, errno,
                          "Could not open perf %s counter on thread %d",
                          task_counter_source_name(source), (int)t);
+        return false;
+    }
+    return true;
+}
+
+bool task_counter_open_cpu(TaskCounter *tc, TaskCounterSource source,
+                           int cpu, Error **errp)
+{
+    assert(source != TASK_COUNTER_SCHEDSTAT);
+    tc->source = source;
+    tc->tid = -1;
+    tc->kernel_excluded = false;
+    tc->fd = perf_open(source, -1, cpu, false, false);
+    if (tc->fd < 0) {
+        error_setg_errno(errp, errno, "Could not open perf %s counter on "
+                         "CPU %d", task_counter_source_name(source), cpu);
         return false;
     }
     return true;

@@ -42,6 +42,13 @@ bool task_counter_source_is_time(TaskCounterSource source);
 bool task_counter_open(TaskCounter *tc, TaskCounterSource source, pid_t tid,
                        bool inherit, Error **errp);
 
+/*
+ * Open a perf counter of everything that runs on host CPU @cpu (needs
+ * CAP_PERFMON or perf_event_paranoid <= 0).  Not for schedstat.
+ */
+bool task_counter_open_cpu(TaskCounter *tc, TaskCounterSource source,
+                           int cpu, Error **errp);
+
 /* Read the current count; multiplexed perf counts are scaled up. */
 bool task_counter_read(TaskCounter *tc, uint64_t *value, Error **errp);
 

@@ -191,4 +191,31 @@ while IFS= read -r line; do
     esac
 done <"$dir/checks.out"
 
+# qemu-powerd finds both domains through libvirt and attributes power to
+# them by name (estimated energy: this host may have no RAPL).
+powerd="$top/build/qemu-powerd"
+powerd_check() {
+    "$powerd" --libvirt "$uri" --once --format json \
+        --energy-source estimate >"$dir/powerd.json" 2>"$dir/powerd.err" || {
+        echo "exit status $?: $(cat "$dir/powerd.err")"
+        return 1
+    }
+    python3 - "$dir/powerd.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+vms = {v["name"]: v for v in r["vms"]}
+for d in ("qp-spin", "qp-idle"):
+    if d not in vms or vms[d]["status"] != "ok" or not vms[d]["uuid"]:
+        sys.exit("%s missing or not ok: %s" % (d, vms.get(d)))
+spin, idle = vms["qp-spin"], vms["qp-idle"]
+w = lambda v: v["zones"][0]["watts"]
+if not (spin["share"] > 0.2 and idle["share"] < 0.05 and w(spin) > w(idle)):
+    sys.exit("implausible: spin %.3f %.2f W, idle %.3f %.2f W"
+             % (spin["share"], w(spin), idle["share"], w(idle)))
+print("qp-spin %.2f W (share %.2f), qp-idle %.2f W"
+      % (w(spin), spin["share"], w(idle)))
+PY
+}
+check "qemu-powerd --libvirt attributes power to both domains" powerd_check
+
 summary

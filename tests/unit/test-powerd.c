@@ -1,0 +1,244 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Tests for qemu-powerd's pure parts: the attribution maths, query-power
+ * reply parsing (golden replies, good and malformed), /proc/stat parsing
+ * and the state file.
+ */
+
+#include "qemu/osdep.h"
+#include <math.h>
+#include "qapi/error.h"
+#include "qemu/timer.h"
+#include "../../tools/qemu-powerd/attribution.h"
+#include "../../tools/qemu-powerd/host.h"
+#include "../../tools/qemu-powerd/sample.h"
+#include "../../tools/qemu-powerd/state.h"
+
+#define EPS (1.0 / 1000000000)
+
+static void test_shares(void)
+{
+    static const struct {
+        double host;
+        double vms[3];
+        double expect[3];
+    } cases[] = {
+        { 4, { 1, 1, 0 }, { 0.25, 0.25, 0 } },
+        { 2, { 1, 1, 0 }, { 0.5, 0.5, 0 } },
+        /* the VMs did more than the host saw: they share all of it */
+        { 1, { 1, 1, 2 }, { 0.25, 0.25, 0.5 } },
+        { 0, { 0, 0, 0 }, { 0, 0, 0 } },
+        { 3, { -1, NAN, INFINITY }, { 0, 0, 0 } },
+        { NAN, { 1, 0, 0 }, { 1, 0, 0 } },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        double shares[3];
+
+        attr_shares(cases[i].host, cases[i].vms, 3, shares);
+        for (int v = 0; v < 3; v++) {
+            g_assert_cmpfloat_with_epsilon(shares[v], cases[i].expect[v],
+                                           EPS);
+        }
+    }
+}
+
+/* The parts add up: sum(VMs) + other + idle == measured, always. */
+static void test_zone(void)
+{
+    static const struct {
+        double watts, idle, shares[2];
+        double vm[2], other, idle_used;
+    } cases[] = {
+        { 60, 20, { 0.5, 0.25 }, { 20, 10 }, 10, 20 },
+        { 60, 0, { 0.5, 0.5 }, { 30, 30 }, 0, 0 },
+        { 15, 20, { 0.5, 0.5 }, { 0, 0 }, 0, 15 },     /* below idle */
+        { 0, 20, { 1, 0 }, { 0, 0 }, 0, 0 },
+        { -5, 20, { 1, 0 }, { 0, 0 }, 0, 0 },          /* nonsense in */
+        { 100, 40, { 0, 0 }, { 0, 0 }, 60, 40 },       /* nothing in VMs */
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        AttrZone z = { .watts = cases[i].watts, .idle_watts = cases[i].idle };
+        double vm[2];
+
+        attr_zone(&z, cases[i].shares, 2, vm);
+        g_assert_cmpfloat_with_epsilon(vm[0], cases[i].vm[0], EPS);
+        g_assert_cmpfloat_with_epsilon(vm[1], cases[i].vm[1], EPS);
+        g_assert_cmpfloat_with_epsilon(z.other_watts, cases[i].other, EPS);
+        g_assert_cmpfloat_with_epsilon(z.idle_used, cases[i].idle_used, EPS);
+        g_assert_cmpfloat_with_epsilon(vm[0] + vm[1] + z.other_watts +
+                                       z.idle_used,
+                                       MAX(0, cases[i].watts), EPS);
+    }
+}
+
+static void test_estimate(void)
+{
+    g_assert_cmpfloat_with_epsilon(attr_estimate_watts(50, 200, 0), 50, EPS);
+    g_assert_cmpfloat_with_epsilon(attr_estimate_watts(50, 200, 0.5), 125,
+                                   EPS);
+    g_assert_cmpfloat_with_epsilon(attr_estimate_watts(50, 200, 1), 200, EPS);
+    g_assert_cmpfloat_with_epsilon(attr_estimate_watts(50, 200, 7), 200, EPS);
+    g_assert_cmpfloat_with_epsilon(attr_estimate_watts(50, 200, -1), 50, EPS);
+}
+
+/* A reply recorded from power-test's spinning guest. */
+#define GOOD "{\"return\": {\"vcpus\": [{\"thread-id\": 31545, " \
+    "\"cpu-index\": 0, \"count\": 1996421590, \"shared-thread\": false, " \
+    "\"qom-path\": \"/machine/unattached/device[0]\"}], " \
+    "\"instance-count\": 2062316842, \"counter-source\": \"task-clock\", " \
+    "\"timestamp-ns\": 1824409633291, \"vcpu-count\": 1996421590, " \
+    "\"host-energy\": {\"zones\": [], \"available\": false, " \
+    "\"reason\": \"no RAPL\"}, \"counter-unit\": \"nanoseconds\", " \
+    "\"counter-kernel-excluded\": false}}"
+
+static void test_sample(void)
+{
+    static const struct {
+        const char *reply;
+        const char *error;      /* NULL: valid */
+    } cases[] = {
+        { GOOD, NULL },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": \"cycles\", "
+          "\"counter-unit\": \"cycles\", \"instance-count\": 18446744073709551615, "
+          "\"vcpu-count\": 0}}", NULL },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-sour", "Malformed" },
+        { "", "Malformed" },
+        { "[1, 2]", "not a JSON object" },
+        { "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
+          "\"The command query-power has not been found\"}}",
+          "has not been found" },
+        { "{\"error\": {}}", "without description" },
+        { "{\"result\": {}}", "no 'return'" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-unit\": "
+          "\"nanoseconds\", \"counter-unavailable\": \"counters are off\", "
+          "\"vcpus\": []}}", "no counters: counters are off" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"vcpu-count\": 5}}", "lacks 'instance-count'" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"instance-count\": -5, \"vcpu-count\": 5}}", "'instance-count'" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"instance-count\": 99999999999999999999999, \"vcpu-count\": 5}}",
+          "'instance-count'" },
+        { "{\"return\": {\"timestamp-ns\": \"1\", \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"instance-count\": 1, \"vcpu-count\": 5}}", "'timestamp-ns'" },
+        { "{\"return\": {\"timestamp-ns\": 1.5, \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"instance-count\": 1, \"vcpu-count\": 5}}", "'timestamp-ns'" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
+          "\"task-clock\", \"counter-unit\": \"joules\", "
+          "\"instance-count\": 1, \"vcpu-count\": 5}}", "counter-unit" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": 7, "
+          "\"counter-unit\": \"cycles\", \"instance-count\": 1, "
+          "\"vcpu-count\": 5}}", "no counters" },
+        { "{\"return\": []}", "no 'return'" },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        VmSample s = { 0 };
+        Error *err = NULL;
+        bool ok = vm_sample_parse(cases[i].reply, &s, &err);
+
+        if (ok != !cases[i].error) {
+            g_test_message("case %d: %s", i,
+                           err ? error_get_pretty(err) : "accepted");
+        }
+        g_assert_cmpint(ok, ==, !cases[i].error);
+        if (ok) {
+            g_assert_nonnull(s.source);
+        } else {
+            g_assert_nonnull(strstr(error_get_pretty(err), cases[i].error));
+            error_free(err);
+            g_assert_null(s.source);        /* nothing half-filled */
+        }
+        vm_sample_clear(&s);
+    }
+}
+
+static void test_sample_values(void)
+{
+    VmSample s = { 0 };
+
+    g_assert_true(vm_sample_parse(GOOD, &s, &error_abort));
+    g_assert_cmpuint(s.timestamp_ns, ==, 1824409633291ULL);
+    g_assert_cmpuint(s.instance_count, ==, 2062316842ULL);
+    g_assert_cmpuint(s.vcpu_count, ==, 1996421590ULL);
+    g_assert_false(s.cycles);
+    g_assert_cmpstr(s.source, ==, "task-clock");
+    vm_sample_clear(&s);
+}
+
+static void test_proc_stat(void)
+{
+    uint64_t busy, total;
+    Error *err = NULL;
+    uint64_t tick = NANOSECONDS_PER_SECOND / sysconf(_SC_CLK_TCK);
+
+    g_assert_true(host_parse_proc_stat("cpu  10 1 5 100 4 2 3 7 9 0\n"
+                                       "cpu0 1 2 3 4 5 6 7 8 9 0\n",
+                                       &busy, &total, &error_abort));
+    g_assert_cmpuint(busy, ==, (10 + 1 + 5 + 2 + 3 + 7) * tick);
+    g_assert_cmpuint(total, ==, busy + (100 + 4) * tick);
+    g_assert_false(host_parse_proc_stat("cpu0 1 2 3\n", &busy, &total,
+                                        &err));
+    error_free_or_abort(&err);
+}
+
+static void test_state(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("powerd-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "state", NULL);
+    g_autofree char *tmp = g_strdup_printf("%s.tmp", path);
+    PowerdState *st;
+    double *j;
+    Error *err = NULL;
+
+    /* no file: empty state */
+    st = state_load(path, &error_abort);
+    g_assert_cmpuint(g_hash_table_size(st), ==, 0);
+    j = g_new(double, 1);
+    *j = 1234.5678901234;
+    g_hash_table_insert(st, state_key("busy", "", "package-0"), j);
+    j = g_new(double, 1);
+    *j = 2;
+    g_hash_table_insert(st, state_key("host", "", "package-0"), j);
+    g_assert_true(state_save(path, st, &error_abort));
+    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+    g_hash_table_destroy(st);
+
+    st = state_load(path, &error_abort);
+    j = g_hash_table_lookup(st, "busy\t\tpackage-0");
+    g_assert_nonnull(j);
+    g_assert_cmpfloat(*j, ==, 1234.5678901234);
+    g_hash_table_destroy(st);
+
+    /* damaged files are refused, not half-read */
+    g_assert_true(g_file_set_contents(path, "busy\t\tpackage-0\t-3\n", -1,
+                                      NULL));
+    g_assert_null(state_load(path, &err));
+    error_free_or_abort(&err);
+    g_assert_true(g_file_set_contents(path, "garbage\n", -1, NULL));
+    g_assert_null(state_load(path, &err));
+    error_free_or_abort(&err);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/powerd/shares", test_shares);
+    g_test_add_func("/powerd/zone", test_zone);
+    g_test_add_func("/powerd/estimate", test_estimate);
+    g_test_add_func("/powerd/sample", test_sample);
+    g_test_add_func("/powerd/sample-values", test_sample_values);
+    g_test_add_func("/powerd/proc-stat", test_proc_stat);
+    g_test_add_func("/powerd/state", test_state);
+    return g_test_run();
+}

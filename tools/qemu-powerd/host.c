@@ -1,0 +1,140 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: host energy (through util/host-rapl.c) and host activity.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/timer.h"
+#include "host.h"
+
+bool host_open(Host *h, const HostOptions *opts, Error **errp)
+{
+    memset(h, 0, sizeof(*h));
+    h->opts = *opts;
+    h->ncpus = MAX(1, sysconf(_SC_NPROCESSORS_ONLN));
+    if (opts->energy_source < 0) {
+        h->nzones = 1;
+        h->zone_names = g_new0(char *, 2);
+        h->zone_names[0] = g_strdup("estimate");
+        return true;
+    }
+    {
+        HostEnergyOptions eo = { .sysfs_root = opts->sysfs_root };
+
+        h->energy = host_energy_open(&eo, opts->energy_source, errp);
+    }
+    if (!h->energy) {
+        return false;
+    }
+    h->nzones = h->energy->zones->len;
+    h->zone_names = g_new0(char *, h->nzones + 1);
+    for (size_t i = 0; i < h->nzones; i++) {
+        HostEnergyZone *z = g_ptr_array_index(h->energy->zones, i);
+
+        h->zone_names[i] = g_strdup(z->name);
+    }
+    return true;
+}
+
+void host_close(Host *h)
+{
+    host_energy_free(h->energy);
+    g_strfreev(h->zone_names);
+    if (h->cycles) {
+        for (guint i = 0; i < h->cycles->len; i++) {
+            task_counter_close(&g_array_index(h->cycles, TaskCounter, i));
+        }
+        g_array_free(h->cycles, true);
+    }
+    memset(h, 0, sizeof(*h));
+}
+
+const char *host_energy_label(const Host *h)
+{
+    return h->energy ? host_energy_source_name(h->energy->source) :
+        "estimate";
+}
+
+bool host_parse_proc_stat(const char *text, uint64_t *busy_ns,
+                          uint64_t *total_ns, Error **errp)
+{
+    /* user nice system idle iowait irq softirq steal (guest is in user) */
+    unsigned long long v[8];
+    long tck = sysconf(_SC_CLK_TCK);
+
+    if (tck <= 0 ||
+        sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+        error_setg(errp, "Malformed /proc/stat");
+        return false;
+    }
+    *busy_ns = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) *
+               (NANOSECONDS_PER_SECOND / tck);
+    *total_ns = *busy_ns + (v[3] + v[4]) * (NANOSECONDS_PER_SECOND / tck);
+    return true;
+}
+
+static bool open_cycles(Host *h, Error **errp)
+{
+    h->cycles = g_array_new(false, false, sizeof(TaskCounter));
+    for (long c = 0; c < h->ncpus; c++) {
+        TaskCounter tc = TASK_COUNTER_INIT;
+
+        if (!task_counter_open_cpu(&tc, TASK_COUNTER_CYCLES, c, errp)) {
+            error_prepend(errp, "VMs count cycles, but the host's cannot be "
+                          "counted: ");
+            return false;
+        }
+        g_array_append_val(h->cycles, tc);
+    }
+    return true;
+}
+
+bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
+{
+    g_autofree char *stat = NULL;
+    g_autoptr(GError) gerr = NULL;
+
+    host_sample_clear(s);
+    s->time_us = g_get_monotonic_time();
+    if (!g_file_get_contents("/proc/stat", &stat, NULL, &gerr)) {
+        error_setg(errp, "Could not read /proc/stat: %s", gerr->message);
+        return false;
+    }
+    if (!host_parse_proc_stat(stat, &s->busy_ns, &s->total_ns, errp)) {
+        return false;
+    }
+    if (want_cycles) {
+        if (!h->cycles && !open_cycles(h, errp)) {
+            return false;
+        }
+        for (guint i = 0; i < h->cycles->len; i++) {
+            uint64_t v;
+
+            if (!task_counter_read(&g_array_index(h->cycles, TaskCounter, i),
+                                   &v, errp)) {
+                return false;
+            }
+            s->cycles += v;
+        }
+        s->has_cycles = true;
+    }
+    s->energy_uj = g_new0(double, h->nzones);
+    for (size_t i = 0; h->energy && i < h->nzones; i++) {
+        HostEnergyZone *z = g_ptr_array_index(h->energy->zones, i);
+
+        if (!host_energy_zone_update(z, errp)) {
+            return false;
+        }
+        s->energy_uj[i] = z->energy_uj;
+    }
+    return true;
+}
+
+void host_sample_clear(HostSample *s)
+{
+    g_free(s->energy_uj);
+    memset(s, 0, sizeof(*s));
+}

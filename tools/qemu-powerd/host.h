@@ -1,0 +1,52 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: what the host measures itself: energy per zone (RAPL, or
+ * a labelled estimate) and the work done by everything that ran.
+ */
+
+#ifndef QEMU_POWERD_HOST_H
+#define QEMU_POWERD_HOST_H
+
+#include "qemu/host-rapl.h"
+#include "qemu/task-counter.h"
+
+typedef struct HostOptions {
+    const char *sysfs_root;
+    int energy_source;          /* HostEnergySource, __MAX: auto, -1: est. */
+    double estimate_idle_watts;
+    double estimate_max_watts;
+} HostOptions;
+
+typedef struct Host {
+    HostOptions opts;
+    HostEnergy *energy;         /* NULL: estimate */
+    size_t nzones;
+    char **zone_names;
+    long ncpus;
+    GArray *cycles;             /* per-CPU TaskCounters, once needed */
+} Host;
+
+/* One measurement of the host. */
+typedef struct HostSample {
+    int64_t time_us;            /* g_get_monotonic_time() */
+    uint64_t busy_ns;           /* CPU time of everything, /proc/stat */
+    uint64_t total_ns;          /* busy + idle */
+    bool has_cycles;
+    uint64_t cycles;            /* all CPUs' cycles, when counted */
+    double *energy_uj;          /* per zone, wraps folded in (not est.) */
+} HostSample;
+
+bool host_open(Host *h, const HostOptions *opts, Error **errp);
+void host_close(Host *h);
+const char *host_energy_label(const Host *h);
+
+/* Measure now; with @want_cycles also all CPUs' cycles. */
+bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp);
+void host_sample_clear(HostSample *s);
+
+/* Parse the aggregate "cpu" line of /proc/stat into busy and total ns. */
+bool host_parse_proc_stat(const char *text, uint64_t *busy_ns,
+                          uint64_t *total_ns, Error **errp);
+
+#endif

@@ -1,0 +1,833 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: attribute a QEMU/KVM host's power to its VMs.
+ *
+ * Every interval it finds the VMs (plain QMP sockets or libvirt), asks
+ * them all for query-power at once (each with a deadline, in worker
+ * threads, so that a hung QEMU delays nobody), measures the host's
+ * energy and activity meanwhile, and splits each zone's active power by
+ * the VMs' share of the host's work.  See docs/qemu-powerd.rst.
+ */
+
+#include "qemu/osdep.h"
+#include <getopt.h>
+#include <math.h>
+#include <glob.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include "qapi/error.h"
+#include "qemu/timer.h"
+#include "attribution.h"
+#include "host.h"
+#include "httpd.h"
+#include "report.h"
+#include "state.h"
+#include "vm.h"
+
+enum {
+    EXIT_BAD_OPTIONS = 1,
+    EXIT_NO_VM = 2,
+    EXIT_NO_LIBVIRT = 3,
+    EXIT_NO_ENERGY = 4,
+};
+
+typedef enum Format { FORMAT_AUTO, FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV }
+    Format;
+
+typedef struct Powerd {
+    /* options */
+    GPtrArray *qmp_patterns;
+    char *libvirt_uri;
+    double interval_s;
+    double timeout_s;
+    bool once;
+    long count;
+    Format format;
+    char *listen;
+    char *state_file;
+    HostOptions host_opts;
+    GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
+
+    Host host;
+    virConnectPtr conn;
+    GHashTable *vms;            /* key -> Vm */
+    GThreadPool *pool;
+    GMutex lock;
+    GCond cond;
+    uint64_t round;
+    HostSample prev_host;
+    bool have_prev_host;
+    bool unit_known;
+    bool unit_cycles;
+    double *zone_energy_j;
+    double *idle_min;           /* per zone, lowest power seen */
+    PowerdState *state;
+    Httpd *httpd;
+} Powerd;
+
+typedef struct Job {
+    Powerd *pd;
+    Vm *vm;
+    uint64_t round;
+    int64_t deadline;
+} Job;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    stop_requested = 1;
+}
+
+static void die(int code, Error *err)
+{
+    fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+    error_free(err);
+    exit(code);
+}
+
+static void usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "qemu-powerd: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'qemu-powerd --help' for more information.\n");
+    exit(EXIT_BAD_OPTIONS);
+}
+
+static void help(void)
+{
+    printf(
+"Usage: qemu-powerd [OPTION]...\n"
+"Attribute a QEMU/KVM host's power to its VMs:\n"
+"  Power(VM) = ActivePower * Work(VM) / Work(host), per RAPL zone.\n"
+"\n"
+"VMs:\n"
+"  --libvirt URI          domains of a libvirt connection (default\n"
+"                         qemu:///system when no --qmp is given)\n"
+"  --qmp PATH             a QEMU QMP UNIX socket; repeatable; shell globs\n"
+"                         are expanded at every poll\n"
+"Polling:\n"
+"  --interval S           seconds between polls (default 1, at least 0.1)\n"
+"  --timeout S            how long one VM may take (default 80%% of the\n"
+"                         interval)\n"
+"  --once                 two samples one interval apart, print, exit\n"
+"  --count N              stop after N intervals\n"
+"Host energy:\n"
+"  --energy-source SRC    auto (default), perf, powercap, msr, or estimate\n"
+"                         (a labelled linear model for hosts without RAPL)\n"
+"  --sysfs-root DIR       a directory that stands for /sys\n"
+"  --idle-watts [ZONE=]W  idle power of ZONE, or of every zone; zones\n"
+"                         without one get the lowest power seen (labelled\n"
+"                         estimated); with 'estimate': the idle power (50)\n"
+"  --max-watts W          with 'estimate': power at full load (200)\n"
+"Output:\n"
+"  --format FMT           table, json or csv (default: table on a\n"
+"                         terminal, else json; one line per interval)\n"
+"  --listen ADDR:PORT     serve Prometheus metrics at /metrics\n"
+"  --state-file FILE      keep cumulative energy across restarts\n"
+"  --help, --version\n"
+"\n"
+"Exit status: 0 success, 1 bad options, 2 no VM found (--once),\n"
+"3 libvirt unreachable, 4 no energy source.\n"
+"Documentation: docs/qemu-powerd.rst in the qemu-power sources.\n");
+}
+
+static double parse_positive(const char *opt, const char *arg, double min)
+{
+    char *end;
+    double v = g_ascii_strtod(arg, &end);
+
+    if (end == arg || *end || !isfinite(v) || v < min) {
+        usage_error("%s wants a number of at least %g, not '%s'", opt, min,
+                    arg);
+    }
+    return v;
+}
+
+static void parse_options(Powerd *pd, int argc, char **argv)
+{
+    enum {
+        OPT_QMP = 256, OPT_LIBVIRT, OPT_INTERVAL, OPT_TIMEOUT, OPT_ONCE,
+        OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
+        OPT_MAX, OPT_STATE, OPT_HELP, OPT_VERSION,
+    };
+    static const struct option longopts[] = {
+        { "qmp", required_argument, NULL, OPT_QMP },
+        { "libvirt", required_argument, NULL, OPT_LIBVIRT },
+        { "interval", required_argument, NULL, OPT_INTERVAL },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "once", no_argument, NULL, OPT_ONCE },
+        { "count", required_argument, NULL, OPT_COUNT },
+        { "format", required_argument, NULL, OPT_FORMAT },
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "energy-source", required_argument, NULL, OPT_ENERGY },
+        { "sysfs-root", required_argument, NULL, OPT_SYSFS },
+        { "idle-watts", required_argument, NULL, OPT_IDLE },
+        { "max-watts", required_argument, NULL, OPT_MAX },
+        { "state-file", required_argument, NULL, OPT_STATE },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { },
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_QMP:
+            g_ptr_array_add(pd->qmp_patterns, g_strdup(optarg));
+            break;
+        case OPT_LIBVIRT:
+            g_free(pd->libvirt_uri);
+            pd->libvirt_uri = g_strdup(optarg);
+            break;
+        case OPT_INTERVAL:
+            pd->interval_s = parse_positive("--interval", optarg, 0.1);
+            break;
+        case OPT_TIMEOUT:
+            pd->timeout_s = parse_positive("--timeout", optarg, 0.01);
+            break;
+        case OPT_ONCE:
+            pd->once = true;
+            break;
+        case OPT_COUNT:
+            pd->count = parse_positive("--count", optarg, 1);
+            if (pd->count != parse_positive("--count", optarg, 1)) {
+                usage_error("--count wants a whole number");
+            }
+            break;
+        case OPT_FORMAT:
+            pd->format = !strcmp(optarg, "table") ? FORMAT_TABLE :
+                !strcmp(optarg, "json") ? FORMAT_JSON :
+                !strcmp(optarg, "csv") ? FORMAT_CSV : FORMAT_AUTO;
+            if (pd->format == FORMAT_AUTO) {
+                usage_error("--format is table, json or csv, not '%s'",
+                            optarg);
+            }
+            break;
+        case OPT_LISTEN:
+            g_free(pd->listen);
+            pd->listen = g_strdup(optarg);
+            break;
+        case OPT_ENERGY:
+            if (!strcmp(optarg, "auto")) {
+                pd->host_opts.energy_source = HOST_ENERGY__MAX;
+            } else if (!strcmp(optarg, "estimate")) {
+                pd->host_opts.energy_source = -1;
+            } else {
+                int s;
+
+                for (s = 0; s < HOST_ENERGY__MAX; s++) {
+                    if (!strcmp(optarg, host_energy_source_name(s))) {
+                        break;
+                    }
+                }
+                if (s == HOST_ENERGY__MAX) {
+                    usage_error("--energy-source is auto, perf, powercap, "
+                                "msr or estimate, not '%s'", optarg);
+                }
+                pd->host_opts.energy_source = s;
+            }
+            break;
+        case OPT_SYSFS:
+            if (!g_file_test(optarg, G_FILE_TEST_IS_DIR)) {
+                usage_error("--sysfs-root '%s' is not a directory", optarg);
+            }
+            pd->host_opts.sysfs_root = g_strdup(optarg);
+            break;
+        case OPT_IDLE: {
+            const char *eq = strchr(optarg, '=');
+            double *w = g_new(double, 1);
+
+            *w = parse_positive("--idle-watts", eq ? eq + 1 : optarg, 0);
+            g_hash_table_insert(pd->idle_cfg,
+                                eq ? g_strndup(optarg, eq - optarg) :
+                                g_strdup(""), w);
+            break;
+        }
+        case OPT_MAX:
+            pd->host_opts.estimate_max_watts =
+                parse_positive("--max-watts", optarg, 0);
+            break;
+        case OPT_STATE:
+            g_free(pd->state_file);
+            pd->state_file = g_strdup(optarg);
+            break;
+        case OPT_HELP:
+            help();
+            exit(0);
+        case OPT_VERSION:
+            printf("qemu-powerd (qemu-power) %s\n", QEMU_VERSION);
+            exit(0);
+        default:
+            usage_error("unknown option");
+        }
+    }
+    if (optind < argc) {
+        usage_error("unexpected argument '%s'", argv[optind]);
+    }
+    if (pd->qmp_patterns->len && pd->libvirt_uri) {
+        usage_error("--qmp and --libvirt exclude each other");
+    }
+    if (!pd->qmp_patterns->len && !pd->libvirt_uri) {
+        pd->libvirt_uri = g_strdup("qemu:///system");
+    }
+    if (pd->timeout_s <= 0) {
+        pd->timeout_s = pd->interval_s * 0.8;
+    }
+    if (pd->timeout_s > pd->interval_s) {
+        usage_error("--timeout cannot be longer than --interval");
+    }
+    if (pd->host_opts.energy_source < 0) {
+        double *w = g_hash_table_lookup(pd->idle_cfg, "");
+
+        pd->host_opts.estimate_idle_watts = w ? *w : 50;
+        if (pd->host_opts.estimate_max_watts <= 0) {
+            pd->host_opts.estimate_max_watts = 200;
+        }
+        if (pd->host_opts.estimate_max_watts <
+            pd->host_opts.estimate_idle_watts) {
+            usage_error("--max-watts is below the idle power");
+        }
+    }
+    if (pd->format == FORMAT_AUTO) {
+        pd->format = isatty(STDOUT_FILENO) ? FORMAT_TABLE : FORMAT_JSON;
+    }
+}
+
+/* A VM's energy from the state file, if there is one. */
+static void restore_vm_energy(Powerd *pd, Vm *vm)
+{
+    for (size_t z = 0; pd->state && z < pd->host.nzones; z++) {
+        g_autofree char *key = state_key(vm->name ? vm->name : vm->key,
+                                         vm->uuid, pd->host.zone_names[z]);
+        double *j = g_hash_table_lookup(pd->state, key);
+
+        if (j) {
+            vm->energy_j[z] = *j;
+        }
+    }
+}
+
+static void add_vm(Powerd *pd, Vm *vm)
+{
+    vm->present = true;
+    g_hash_table_insert(pd->vms, vm->key, vm);
+}
+
+static bool has_glob_chars(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* Find the VMs now; forget those that went away. */
+static void discover(Powerd *pd)
+{
+    GHashTableIter it;
+    Vm *vm;
+
+    g_hash_table_iter_init(&it, pd->vms);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+        vm->present = false;
+    }
+
+    if (pd->qmp_patterns->len) {
+        for (guint p = 0; p < pd->qmp_patterns->len; p++) {
+            const char *pat = g_ptr_array_index(pd->qmp_patterns, p);
+            glob_t g = { 0 };
+
+            if (!has_glob_chars(pat)) {
+                /* a path given as such is polled (and fails) even if absent */
+                vm = g_hash_table_lookup(pd->vms, pat);
+                if (!vm) {
+                    vm = vm_new(pat, pd->host.nzones);
+                    vm->socket_path = g_strdup(pat);
+                    vm->name = g_strdup(pat);
+                    add_vm(pd, vm);
+                }
+                vm->present = true;
+                continue;
+            }
+            if (glob(pat, 0, NULL, &g) == 0) {
+                for (size_t i = 0; i < g.gl_pathc; i++) {
+                    vm = g_hash_table_lookup(pd->vms, g.gl_pathv[i]);
+                    if (!vm) {
+                        vm = vm_new(g.gl_pathv[i], pd->host.nzones);
+                        vm->socket_path = g_strdup(g.gl_pathv[i]);
+                        vm->name = g_strdup(g.gl_pathv[i]);
+                        add_vm(pd, vm);
+                    }
+                    vm->present = true;
+                }
+            }
+            globfree(&g);
+        }
+    } else {
+        Error *err = NULL;
+        GPtrArray *found;
+
+        if (pd->conn && virConnectIsAlive(pd->conn) != 1) {
+            virConnectClose(pd->conn);
+            pd->conn = NULL;
+        }
+        if (!pd->conn) {
+            pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
+        }
+        found = pd->conn ? vm_libvirt_list(pd->conn, pd->host.nzones, &err) :
+            NULL;
+        if (!found) {
+            fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+            error_free(err);
+            /* keep the VMs we knew: they fail this round */
+            g_hash_table_iter_init(&it, pd->vms);
+            while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+                vm->present = true;
+            }
+            return;
+        }
+        for (guint i = 0; i < found->len; i++) {
+            Vm *f = g_ptr_array_index(found, i);
+
+            vm = g_hash_table_lookup(pd->vms, f->key);
+            if (vm) {
+                vm->present = true;
+                vm_free(f);
+            } else {
+                add_vm(pd, f);
+                restore_vm_energy(pd, f);
+            }
+        }
+        g_ptr_array_free(found, true);
+    }
+
+    /* VMs that went away: forget them once no worker holds them */
+    g_hash_table_iter_init(&it, pd->vms);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+        bool busy;
+
+        g_mutex_lock(&pd->lock);
+        busy = vm->inflight;
+        g_mutex_unlock(&pd->lock);
+        if (!vm->present && !busy) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
+}
+
+static void poll_one(gpointer data, gpointer opaque)
+{
+    Job *job = data;
+    Vm *vm = job->vm;
+    Powerd *pd = job->pd;
+    Error *err = NULL;
+    char *reply = vm->dom ? vm_libvirt_query(vm, &err) :
+        vm_qmp_query(vm, job->deadline, &err);
+
+    g_mutex_lock(&pd->lock);
+    if (job->round == pd->round) {
+        vm->answered = true;
+        vm->reply = reply;
+        vm->error = err ? g_strdup(error_get_pretty(err)) : NULL;
+        if (vm->qmp_name) {
+            g_free(vm->answer_name);
+            vm->answer_name = g_strdup(vm->qmp_name);
+        }
+    } else {
+        g_free(reply);          /* too late for its round */
+    }
+    vm->inflight = false;
+    g_cond_broadcast(&pd->cond);
+    g_mutex_unlock(&pd->lock);
+    error_free(err);
+    g_free(job);
+}
+
+static void fail(Vm *vm, const char *why)
+{
+    vm->status = VM_FAILED;
+    g_free(vm->status_error);
+    vm->status_error = g_strdup(why);
+    vm->have_prev = false;      /* measure afresh once it answers again */
+}
+
+/* Turn this round's answer of @vm into its status and work rate. */
+static void take_answer(Powerd *pd, Vm *vm)
+{
+    VmSample s = { 0 };
+    Error *err = NULL;
+
+    vm->rate = 0;
+    if (!vm->answered) {
+        fail(vm, vm->inflight ? "no answer within the timeout" :
+             "not polled");
+        return;
+    }
+    if (vm->answer_name && g_strcmp0(vm->name, vm->answer_name)) {
+        g_free(vm->name);
+        vm->name = g_strdup(vm->answer_name);
+        restore_vm_energy(pd, vm);
+    }
+    if (!vm->reply) {
+        fail(vm, vm->error);
+        return;
+    }
+    if (!vm_sample_parse(vm->reply, &s, &err)) {
+        fail(vm, error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    if (!pd->unit_known) {
+        pd->unit_known = true;
+        pd->unit_cycles = s.cycles;
+    }
+    if (s.cycles != pd->unit_cycles) {
+        fail(vm, s.cycles ? "counts cycles, other VMs count nanoseconds" :
+             "counts nanoseconds, other VMs count cycles");
+        vm_sample_clear(&s);
+        return;
+    }
+    if (!vm->have_prev || g_strcmp0(s.source, vm->prev.source) ||
+        s.timestamp_ns <= vm->prev.timestamp_ns ||
+        s.instance_count < vm->prev.instance_count) {
+        /* first answer, or QEMU restarted: a new epoch, no delta */
+        vm->status = VM_NEW;
+    } else {
+        vm->status = VM_OK;
+        vm->rate = (double)(s.instance_count - vm->prev.instance_count) /
+                   ((s.timestamp_ns - vm->prev.timestamp_ns) / 1e9);
+    }
+    vm_sample_clear(&vm->prev);
+    vm->prev = s;
+    vm->have_prev = true;
+}
+
+static gint cmp_vm_name(gconstpointer a, gconstpointer b)
+{
+    const Vm *x = *(Vm *const *)a, *y = *(Vm *const *)b;
+
+    return g_strcmp0(x->name, y->name);
+}
+
+/* One poll round; returns the VMs polled, sorted by name. */
+static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
+{
+    int64_t deadline = g_get_monotonic_time() + pd->timeout_s * 1e6;
+    GPtrArray *vms = g_ptr_array_new();
+    GHashTableIter it;
+    Vm *vm;
+    bool ok;
+
+    discover(pd);
+    g_mutex_lock(&pd->lock);
+    pd->round++;
+    g_hash_table_iter_init(&it, pd->vms);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+        if (!vm->present) {
+            continue;
+        }
+        g_ptr_array_add(vms, vm);
+        vm->answered = false;
+        g_clear_pointer(&vm->reply, g_free);
+        g_clear_pointer(&vm->error, g_free);
+        if (!vm->inflight) {
+            Job *job = g_new(Job, 1);
+
+            *job = (Job) { .pd = pd, .vm = vm, .round = pd->round,
+                           .deadline = deadline };
+            vm->inflight = true;
+            vm->round = pd->round;
+            g_thread_pool_push(pd->pool, job, NULL);
+        }
+    }
+    g_mutex_unlock(&pd->lock);
+
+    /* the host, while the VMs answer */
+    ok = host_sample(&pd->host, pd->unit_known && pd->unit_cycles, hs, errp);
+
+    g_mutex_lock(&pd->lock);
+    for (;;) {
+        bool waiting = false;
+
+        for (guint i = 0; i < vms->len; i++) {
+            vm = g_ptr_array_index(vms, i);
+            waiting |= vm->inflight && vm->round == pd->round;
+        }
+        if (!waiting || !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
+            break;
+        }
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        take_answer(pd, g_ptr_array_index(vms, i));
+    }
+    g_mutex_unlock(&pd->lock);
+    g_ptr_array_sort(vms, cmp_vm_name);
+    if (!ok) {
+        g_ptr_array_free(vms, true);
+        return NULL;
+    }
+    return vms;
+}
+
+static double idle_for(Powerd *pd, size_t z, bool *estimated)
+{
+    double *w = g_hash_table_lookup(pd->idle_cfg, pd->host.zone_names[z]);
+
+    if (!pd->host.energy) {
+        *estimated = false;
+        return pd->host_opts.estimate_idle_watts;
+    }
+    if (!w) {
+        w = g_hash_table_lookup(pd->idle_cfg, "");
+    }
+    *estimated = !w;
+    return w ? *w : pd->idle_min[z];
+}
+
+/* Attribute the interval since the previous host sample. */
+static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
+                      Report *r)
+{
+    const HostSample *ps = &pd->prev_host;
+    double dt = (hs->time_us - ps->time_us) / 1e6;
+    double host_rate, util;
+    g_autofree double *rates = g_new0(double, vms->len);
+    g_autofree double *shares = g_new0(double, vms->len);
+    g_autofree double *watts = g_new0(double, vms->len);
+
+    util = hs->total_ns > ps->total_ns ?
+        (double)(hs->busy_ns - ps->busy_ns) / (hs->total_ns - ps->total_ns) :
+        0;
+    host_rate = pd->unit_cycles ?
+        (hs->cycles - ps->cycles) / dt :
+        (hs->busy_ns - ps->busy_ns) / dt;
+    for (guint i = 0; i < vms->len; i++) {
+        Vm *vm = g_ptr_array_index(vms, i);
+
+        rates[i] = vm->status == VM_OK ? vm->rate : 0;
+    }
+    attr_shares(host_rate, rates, vms->len, shares);
+
+    r->interval_s = dt;
+    r->activity = pd->unit_cycles ? host_rate : host_rate / 1e9;
+    for (size_t z = 0; z < pd->host.nzones; z++) {
+        AttrZone az = { 0 };
+        ReportZone *rz = &r->zones[z];
+
+        if (pd->host.energy) {
+            az.watts = (hs->energy_uj[z] - ps->energy_uj[z]) / 1e6 / dt;
+            pd->idle_min[z] = MIN(pd->idle_min[z], az.watts);
+        } else {
+            az.watts = attr_estimate_watts(pd->host_opts.estimate_idle_watts,
+                                           pd->host_opts.estimate_max_watts,
+                                           util);
+        }
+        az.idle_watts = idle_for(pd, z, &rz->idle_estimated);
+        attr_zone(&az, shares, vms->len, watts);
+        pd->zone_energy_j[z] += az.watts * dt;
+        rz->name = pd->host.zone_names[z];
+        rz->watts = az.watts;
+        rz->idle_watts = az.idle_used;
+        rz->active_watts = az.active_watts;
+        rz->other_watts = az.other_watts;
+        rz->energy_j = pd->zone_energy_j[z];
+        for (guint i = 0; i < vms->len; i++) {
+            Vm *vm = g_ptr_array_index(vms, i);
+
+            vm->watts[z] = watts[i];
+            vm->energy_j[z] += watts[i] * dt;
+        }
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        ((Vm *)g_ptr_array_index(vms, i))->share = shares[i];
+    }
+}
+
+static void save_state(Powerd *pd, GPtrArray *vms)
+{
+    Error *err = NULL;
+
+    for (size_t z = 0; z < pd->host.nzones; z++) {
+        double *j = g_new(double, 1);
+
+        *j = pd->zone_energy_j[z];
+        g_hash_table_insert(pd->state,
+                            state_key("host", "", pd->host.zone_names[z]), j);
+        for (guint i = 0; i < vms->len; i++) {
+            Vm *vm = g_ptr_array_index(vms, i);
+
+            j = g_new(double, 1);
+            *j = vm->energy_j[z];
+            g_hash_table_insert(pd->state,
+                                state_key(vm->name ? vm->name : vm->key,
+                                          vm->uuid, pd->host.zone_names[z]),
+                                j);
+        }
+    }
+    if (!state_save(pd->state_file, pd->state, &err)) {
+        fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+        error_free(err);
+    }
+}
+
+static void print_report(Powerd *pd, Report *r, bool first)
+{
+    g_autofree char *out = NULL;
+
+    switch (pd->format) {
+    case FORMAT_TABLE:
+        out = report_table(r);
+        if (!pd->once && isatty(STDOUT_FILENO)) {
+            fputs("\033[H\033[2J", stdout);
+        } else if (!first) {
+            fputc('\n', stdout);
+        }
+        break;
+    case FORMAT_CSV:
+        out = report_csv(r, first);
+        break;
+    default:
+        out = report_json(r);
+        break;
+    }
+    fputs(out, stdout);
+    if (pd->format == FORMAT_JSON) {
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+}
+
+static void setup(Powerd *pd)
+{
+    Error *err = NULL;
+    struct sigaction sa = { .sa_handler = on_signal };
+
+    if (!host_open(&pd->host, &pd->host_opts, &err)) {
+        die(EXIT_NO_ENERGY, err);
+    }
+    pd->zone_energy_j = g_new0(double, pd->host.nzones);
+    pd->idle_min = g_new0(double, pd->host.nzones);
+    for (size_t z = 0; z < pd->host.nzones; z++) {
+        pd->idle_min[z] = INFINITY;
+    }
+    if (pd->state_file) {
+        pd->state = state_load(pd->state_file, &err);
+        if (!pd->state) {
+            die(EXIT_BAD_OPTIONS, err);
+        }
+        for (size_t z = 0; z < pd->host.nzones; z++) {
+            g_autofree char *key = state_key("host", "",
+                                             pd->host.zone_names[z]);
+            double *j = g_hash_table_lookup(pd->state, key);
+
+            pd->zone_energy_j[z] = j ? *j : 0;
+        }
+    }
+    if (pd->libvirt_uri) {
+        pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
+        if (!pd->conn) {
+            die(EXIT_NO_LIBVIRT, err);
+        }
+    }
+    if (pd->listen) {
+        pd->httpd = httpd_start(pd->listen, &err);
+        if (!pd->httpd) {
+            die(EXIT_BAD_OPTIONS, err);
+        }
+    }
+    pd->pool = g_thread_pool_new(poll_one, pd, -1, false, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void silent(void *opaque, virErrorPtr err)
+{
+    /* errors are read with virGetLastErrorMessage() where they matter */
+}
+
+int main(int argc, char **argv)
+{
+    Powerd pd = {
+        .qmp_patterns = g_ptr_array_new_with_free_func(g_free),
+        .interval_s = 1,
+        .host_opts.energy_source = HOST_ENERGY__MAX,
+        .idle_cfg = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          g_free),
+        .vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                     (GDestroyNotify)vm_free),
+    };
+    int64_t next;
+    long reports = 0;
+
+    parse_options(&pd, argc, argv);
+    if (virInitialize() < 0) {
+        fprintf(stderr, "qemu-powerd: could not initialise libvirt\n");
+        return EXIT_NO_LIBVIRT;
+    }
+    virSetErrorFunc(NULL, silent);
+    g_mutex_init(&pd.lock);
+    g_cond_init(&pd.cond);
+    setup(&pd);
+
+    next = g_get_monotonic_time();
+    while (!stop_requested) {
+        HostSample hs = { 0 };
+        Error *err = NULL;
+        g_autoptr(GPtrArray) vms = poll_round(&pd, &hs, &err);
+
+        if (!vms) {
+            /* the host could not be measured: no interval to report */
+            fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+            error_free(err);
+            pd.have_prev_host = false;
+        } else if (pd.have_prev_host) {
+            g_autofree ReportZone *zones = g_new0(ReportZone,
+                                                  pd.host.nzones);
+            Report r = {
+                .time = g_get_real_time() / 1e6,
+                .energy_source = host_energy_label(&pd.host),
+                .estimated = !pd.host.energy,
+                .counter_unit = !pd.unit_known ? NULL :
+                    pd.unit_cycles ? "cycles" : "nanoseconds",
+                .nzones = pd.host.nzones,
+                .zones = zones,
+                .vms = vms,
+            };
+
+            if (pd.once && !vms->len) {
+                fprintf(stderr, "qemu-powerd: no VM found\n");
+                return EXIT_NO_VM;
+            }
+            attribute(&pd, vms, &hs, &r);
+            print_report(&pd, &r, reports == 0);
+            if (pd.httpd) {
+                httpd_set_metrics(pd.httpd, report_metrics(&r));
+            }
+            if (pd.state) {
+                save_state(&pd, vms);
+            }
+            reports++;
+            if (pd.once || (pd.count && reports >= pd.count)) {
+                host_sample_clear(&hs);
+                break;
+            }
+        }
+        if (vms) {
+            host_sample_clear(&pd.prev_host);
+            pd.prev_host = hs;
+            pd.have_prev_host = true;
+        }
+        next += pd.interval_s * 1e6;
+        while (!stop_requested && g_get_monotonic_time() < next) {
+            g_usleep(MIN(50000, MAX(0, next - g_get_monotonic_time())));
+        }
+    }
+    httpd_stop(pd.httpd);
+    /* workers stuck in a hung QEMU are left behind: exit without them */
+    return 0;
+}

@@ -1,0 +1,298 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: output formats.
+ */
+
+#include "qemu/osdep.h"
+#include <math.h>
+#include "report.h"
+
+const char *vm_status_name(VmStatus s)
+{
+    static const char *const names[] = {
+        [VM_NEW] = "new", [VM_OK] = "ok", [VM_FAILED] = "failed",
+    };
+
+    return names[s];
+}
+
+/* @s as a JSON string, or as a Prometheus label value (same escapes). */
+static void append_quoted(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        unsigned char c = *s;
+
+        if (c == '"' || c == '\\') {
+            g_string_append_printf(out, "\\%c", c);
+        } else if (c == '\n') {
+            g_string_append(out, "\\n");
+        } else if (c < 0x20) {
+            g_string_append_printf(out, "\\u%04x", c);
+        } else {
+            g_string_append_c(out, c);
+        }
+    }
+    g_string_append_c(out, '"');
+}
+
+/* Numbers without locale, always finite. */
+static void append_num(GString *out, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+    g_string_append(out, g_ascii_formatd(buf, sizeof(buf), "%.15g",
+                                         isfinite(v) ? v : 0));
+}
+
+char *report_json(const Report *r)
+{
+    GString *o = g_string_new("{\"time\": ");
+
+    append_num(o, r->time);
+    g_string_append(o, ", \"interval_s\": ");
+    append_num(o, r->interval_s);
+    g_string_append(o, ", \"energy_source\": ");
+    append_quoted(o, r->energy_source);
+    g_string_append_printf(o, ", \"estimated\": %s, \"counter_unit\": ",
+                           r->estimated ? "true" : "false");
+    if (r->counter_unit) {
+        append_quoted(o, r->counter_unit);
+    } else {
+        g_string_append(o, "null");
+    }
+    g_string_append(o, ", \"host\": {\"activity\": ");
+    append_num(o, r->activity);
+    g_string_append(o, ", \"zones\": [");
+    for (size_t z = 0; z < r->nzones; z++) {
+        const ReportZone *rz = &r->zones[z];
+
+        g_string_append(o, z ? ", {\"zone\": " : "{\"zone\": ");
+        append_quoted(o, rz->name);
+        g_string_append(o, ", \"watts\": ");
+        append_num(o, rz->watts);
+        g_string_append(o, ", \"idle_watts\": ");
+        append_num(o, rz->idle_watts);
+        g_string_append_printf(o, ", \"idle_estimated\": %s, "
+                               "\"active_watts\": ",
+                               rz->idle_estimated ? "true" : "false");
+        append_num(o, rz->active_watts);
+        g_string_append(o, ", \"other_watts\": ");
+        append_num(o, rz->other_watts);
+        g_string_append(o, ", \"energy_joules\": ");
+        append_num(o, rz->energy_j);
+        g_string_append(o, "}");
+    }
+    g_string_append(o, "]}, \"vms\": [");
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append(o, i ? ", {\"name\": " : "{\"name\": ");
+        append_quoted(o, vm->name ? vm->name : vm->key);
+        g_string_append(o, ", \"uuid\": ");
+        append_quoted(o, vm->uuid);
+        g_string_append(o, ", \"status\": ");
+        append_quoted(o, vm_status_name(vm->status));
+        if (vm->status == VM_FAILED) {
+            g_string_append(o, ", \"error\": ");
+            append_quoted(o, vm->status_error ? vm->status_error : "");
+        }
+        if (vm->prev.source) {
+            g_string_append(o, ", \"counter_source\": ");
+            append_quoted(o, vm->prev.source);
+        }
+        g_string_append(o, ", \"share\": ");
+        append_num(o, vm->share);
+        g_string_append(o, ", \"zones\": [");
+        for (size_t z = 0; z < r->nzones; z++) {
+            g_string_append(o, z ? ", {\"zone\": " : "{\"zone\": ");
+            append_quoted(o, r->zones[z].name);
+            g_string_append(o, ", \"watts\": ");
+            append_num(o, vm->watts[z]);
+            g_string_append(o, ", \"energy_joules\": ");
+            append_num(o, vm->energy_j[z]);
+            g_string_append(o, "}");
+        }
+        g_string_append(o, "]}");
+    }
+    g_string_append(o, "]}");
+    return g_string_free(o, false);
+}
+
+char *report_table(const Report *r)
+{
+    GString *o = g_string_new("");
+
+    g_string_append_printf(o, "energy: %s%s   counters: %s   interval: "
+                           "%.2f s   host activity: %.2f %s\n",
+                           r->energy_source,
+                           r->estimated ? " (ESTIMATE, no RAPL)" : "",
+                           r->counter_unit ? r->counter_unit : "-",
+                           r->interval_s,
+                           r->counter_unit &&
+                           !strcmp(r->counter_unit, "cycles") ?
+                           r->activity / 1e9 : r->activity,
+                           r->counter_unit &&
+                           !strcmp(r->counter_unit, "cycles") ?
+                           "Gcycles/s" : "CPUs");
+    for (size_t z = 0; z < r->nzones; z++) {
+        const ReportZone *rz = &r->zones[z];
+
+        g_string_append_printf(o, "%-12s %8.2f W = idle %.2f W%s + VMs "
+                               "%.2f W + other %.2f W   (%.1f J)\n",
+                               rz->name, rz->watts, rz->idle_watts,
+                               rz->idle_estimated ? " (est.)" : "",
+                               rz->active_watts - rz->other_watts,
+                               rz->other_watts, rz->energy_j);
+    }
+    g_string_append_printf(o, "\n%-20s %-7s %7s", "VM", "STATUS", "SHARE");
+    for (size_t z = 0; z < r->nzones; z++) {
+        g_string_append_printf(o, " %12.12s W", r->zones[z].name);
+    }
+    g_string_append_printf(o, " %12s\n", r->nzones ? "ENERGY J" : "");
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append_printf(o, "%-20.20s %-7s %6.1f%%",
+                               vm->name ? vm->name : vm->key,
+                               vm_status_name(vm->status), 100 * vm->share);
+        for (size_t z = 0; z < r->nzones; z++) {
+            g_string_append_printf(o, " %14.2f", vm->watts[z]);
+        }
+        g_string_append_printf(o, " %12.1f", r->nzones ? vm->energy_j[0] :
+                               0.0);
+        if (vm->status == VM_FAILED) {
+            g_string_append_printf(o, "  (%s)", vm->status_error);
+        }
+        g_string_append_c(o, '\n');
+    }
+    return g_string_free(o, false);
+}
+
+char *report_csv(const Report *r, bool header)
+{
+    GString *o = g_string_new(header ?
+                              "time,vm,uuid,zone,watts,share,energy_joules\n" :
+                              "");
+
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        for (size_t z = 0; z < r->nzones; z++) {
+            append_num(o, r->time);
+            g_string_append_c(o, ',');
+            append_quoted(o, vm->name ? vm->name : vm->key);
+            g_string_append_c(o, ',');
+            append_quoted(o, vm->uuid);
+            g_string_append_printf(o, ",%s,", r->zones[z].name);
+            append_num(o, vm->watts[z]);
+            g_string_append_c(o, ',');
+            append_num(o, vm->share);
+            g_string_append_c(o, ',');
+            append_num(o, vm->energy_j[z]);
+            g_string_append_c(o, '\n');
+        }
+    }
+    return g_string_free(o, false);
+}
+
+static void metric_head(GString *o, const char *name, const char *type,
+                        const char *help)
+{
+    g_string_append_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                           name, type);
+}
+
+static void vm_labels(GString *o, const Vm *vm)
+{
+    g_string_append(o, "{vm=");
+    append_quoted(o, vm->name ? vm->name : vm->key);
+    g_string_append(o, ",uuid=");
+    append_quoted(o, vm->uuid);
+}
+
+char *report_metrics(const Report *r)
+{
+    GString *o = g_string_new("");
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } host_metrics[] = {
+        { "qemu_power_host_watts", "gauge", "Measured power of the zone.",
+          offsetof(ReportZone, watts) },
+        { "qemu_power_host_idle_watts", "gauge", "Idle power of the zone.",
+          offsetof(ReportZone, idle_watts) },
+        { "qemu_power_host_other_watts", "gauge",
+          "Active power of the zone used outside the VMs.",
+          offsetof(ReportZone, other_watts) },
+        { "qemu_power_host_energy_joules_total", "counter",
+          "Energy of the zone since qemu-powerd started.",
+          offsetof(ReportZone, energy_j) },
+    };
+
+    metric_head(o, "qemu_power_info", "gauge",
+                "Where the numbers come from (always 1).");
+    g_string_append(o, "qemu_power_info{energy_source=");
+    append_quoted(o, r->energy_source);
+    g_string_append(o, ",counter_unit=");
+    append_quoted(o, r->counter_unit ? r->counter_unit : "");
+    g_string_append_printf(o, ",estimated=\"%s\"} 1\n",
+                           r->estimated ? "true" : "false");
+
+    for (int m = 0; m < ARRAY_SIZE(host_metrics); m++) {
+        metric_head(o, host_metrics[m].name, host_metrics[m].type,
+                    host_metrics[m].help);
+        for (size_t z = 0; z < r->nzones; z++) {
+            g_string_append_printf(o, "%s{zone=", host_metrics[m].name);
+            append_quoted(o, r->zones[z].name);
+            g_string_append(o, "} ");
+            append_num(o, *(double *)((char *)&r->zones[z] +
+                                      host_metrics[m].offset));
+            g_string_append_c(o, '\n');
+        }
+    }
+
+    metric_head(o, "qemu_power_vm_up", "gauge",
+                "1 if the VM answered the last poll.");
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append(o, "qemu_power_vm_up");
+        vm_labels(o, vm);
+        g_string_append_printf(o, "} %d\n", vm->status != VM_FAILED);
+    }
+    metric_head(o, "qemu_power_vm_share", "gauge",
+                "The VM's share of the host's work.");
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append(o, "qemu_power_vm_share");
+        vm_labels(o, vm);
+        g_string_append(o, "} ");
+        append_num(o, vm->share);
+        g_string_append_c(o, '\n');
+    }
+    for (int energy = 0; energy < 2; energy++) {
+        const char *name = energy ? "qemu_power_vm_energy_joules_total" :
+            "qemu_power_vm_watts";
+
+        metric_head(o, name, energy ? "counter" : "gauge", energy ?
+                    "Energy attributed to the VM since qemu-powerd started." :
+                    "Power attributed to the VM over the last interval.");
+        for (guint i = 0; i < r->vms->len; i++) {
+            const Vm *vm = g_ptr_array_index(r->vms, i);
+
+            for (size_t z = 0; z < r->nzones; z++) {
+                g_string_append(o, name);
+                vm_labels(o, vm);
+                g_string_append(o, ",zone=");
+                append_quoted(o, r->zones[z].name);
+                g_string_append(o, "} ");
+                append_num(o, energy ? vm->energy_j[z] : vm->watts[z]);
+                g_string_append_c(o, '\n');
+            }
+        }
+    }
+    return g_string_free(o, false);
+}

@@ -1,0 +1,42 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: one interval's result, as JSON, a table, CSV or
+ * Prometheus text.
+ */
+
+#ifndef QEMU_POWERD_REPORT_H
+#define QEMU_POWERD_REPORT_H
+
+#include "vm.h"
+
+typedef struct ReportZone {
+    const char *name;
+    double watts;
+    double idle_watts;
+    bool idle_estimated;
+    double active_watts;
+    double other_watts;
+    double energy_j;            /* since qemu-powerd started */
+} ReportZone;
+
+typedef struct Report {
+    double time;                /* Unix time */
+    double interval_s;
+    const char *energy_source;
+    bool estimated;
+    const char *counter_unit;   /* "nanoseconds", "cycles" or NULL */
+    double activity;            /* host work per second */
+    size_t nzones;
+    ReportZone *zones;
+    GPtrArray *vms;             /* Vm */
+} Report;
+
+char *report_json(const Report *r);
+char *report_table(const Report *r);
+char *report_csv(const Report *r, bool header);
+char *report_metrics(const Report *r);
+
+const char *vm_status_name(VmStatus s);
+
+#endif

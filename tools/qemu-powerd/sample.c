@@ -1,0 +1,104 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: strict parsing of query-power replies.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
+#include "sample.h"
+
+void vm_sample_clear(VmSample *s)
+{
+    g_free(s->source);
+    memset(s, 0, sizeof(*s));
+}
+
+static bool get_uint(QDict *d, const char *key, uint64_t *v, Error **errp)
+{
+    QObject *o = qdict_get(d, key);
+    QNum *n = qobject_to(QNum, o);
+
+    if (!o) {
+        error_setg(errp, "query-power reply lacks '%s'", key);
+        return false;
+    }
+    if (!n || !qnum_get_try_uint(n, v)) {
+        error_setg(errp, "query-power reply's '%s' is not an unsigned "
+                   "64-bit integer", key);
+        return false;
+    }
+    return true;
+}
+
+bool vm_sample_parse_return(QDict *ret, VmSample *s, Error **errp)
+{
+    QString *src = qobject_to(QString, qdict_get(ret, "counter-source"));
+    QString *unit = qobject_to(QString, qdict_get(ret, "counter-unit"));
+    QString *why = qobject_to(QString, qdict_get(ret, "counter-unavailable"));
+    VmSample n = { 0 };
+
+    if (!src) {
+        error_setg(errp, "VM has no counters%s%s", why ? ": " : "",
+                   why ? qstring_get_str(why) : "");
+        return false;
+    }
+    if (!unit || (strcmp(qstring_get_str(unit), "cycles") &&
+                  strcmp(qstring_get_str(unit), "nanoseconds"))) {
+        error_setg(errp, "query-power reply has no valid 'counter-unit'");
+        return false;
+    }
+    if (!get_uint(ret, "timestamp-ns", &n.timestamp_ns, errp) ||
+        !get_uint(ret, "instance-count", &n.instance_count, errp) ||
+        !get_uint(ret, "vcpu-count", &n.vcpu_count, errp)) {
+        return false;
+    }
+    n.cycles = !strcmp(qstring_get_str(unit), "cycles");
+    n.source = g_strdup(qstring_get_str(src));
+    vm_sample_clear(s);
+    *s = n;
+    return true;
+}
+
+static bool parse_reply(QObject *obj, VmSample *s, Error **errp)
+{
+    QDict *d = qobject_to(QDict, obj);
+    QDict *err, *ret;
+
+    if (!d) {
+        error_setg(errp, "Reply is not a JSON object");
+        return false;
+    }
+    err = qdict_get_qdict(d, "error");
+    if (err) {
+        QString *desc = qobject_to(QString, qdict_get(err, "desc"));
+
+        error_setg(errp, "QEMU: %s", desc ? qstring_get_str(desc) :
+                   "error without description");
+        return false;
+    }
+    ret = qdict_get_qdict(d, "return");
+    if (!ret) {
+        error_setg(errp, "Reply has no 'return' object");
+        return false;
+    }
+    return vm_sample_parse_return(ret, s, errp);
+}
+
+bool vm_sample_parse(const char *reply, VmSample *s, Error **errp)
+{
+    QObject *obj = qobject_from_json(reply, errp);
+    bool ok;
+
+    if (!obj) {
+        error_prepend(errp, "Malformed reply: ");
+        return false;
+    }
+    ok = parse_reply(obj, s, errp);
+    qobject_unref(obj);
+    return ok;
+}

@@ -1,0 +1,30 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: one VM's query-power reply, parsed strictly.
+ */
+
+#ifndef QEMU_POWERD_SAMPLE_H
+#define QEMU_POWERD_SAMPLE_H
+
+typedef struct VmSample {
+    uint64_t timestamp_ns;      /* CLOCK_MONOTONIC */
+    char *source;               /* "cycles", "task-clock", "schedstat" */
+    bool cycles;                /* unit: cycles, else nanoseconds */
+    uint64_t instance_count;    /* work of the whole QEMU process */
+    uint64_t vcpu_count;
+} VmSample;
+
+void vm_sample_clear(VmSample *s);
+
+/*
+ * Parse a QMP reply line, {"return": {...}} of query-power, into @s.
+ * Malformed JSON, an error reply, missing members, wrong types, negative
+ * or too large numbers, and a VM without counters are errors.
+ */
+bool vm_sample_parse(const char *reply, VmSample *s, Error **errp);
+
+/* The same from the "return" object itself. */
+bool vm_sample_parse_return(QDict *ret, VmSample *s, Error **errp);
+
+#endif

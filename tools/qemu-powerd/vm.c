@@ -1,0 +1,248 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: reaching VMs.  Plain QMP over UNIX sockets, with each
+ * read bounded by the poll's deadline, and libvirt's QMP passthrough.
+ */
+
+#include "qemu/osdep.h"
+#include <poll.h>
+#include <sys/un.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/virterror.h>
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "vm.h"
+
+Vm *vm_new(const char *key, size_t nzones)
+{
+    Vm *vm = g_new0(Vm, 1);
+
+    vm->key = g_strdup(key);
+    vm->uuid = g_strdup("");
+    vm->fd = -1;
+    vm->inbuf = g_string_new("");
+    vm->watts = g_new0(double, nzones);
+    vm->energy_j = g_new0(double, nzones);
+    return vm;
+}
+
+void vm_free(Vm *vm)
+{
+    vm_qmp_disconnect(vm);
+    if (vm->dom) {
+        virDomainFree(vm->dom);
+    }
+    vm_sample_clear(&vm->prev);
+    g_string_free(vm->inbuf, true);
+    g_free(vm->key);
+    g_free(vm->name);
+    g_free(vm->uuid);
+    g_free(vm->socket_path);
+    g_free(vm->reply);
+    g_free(vm->error);
+    g_free(vm->qmp_name);
+    g_free(vm->answer_name);
+    g_free(vm->status_error);
+    g_free(vm->watts);
+    g_free(vm->energy_j);
+    g_free(vm);
+}
+
+void vm_qmp_disconnect(Vm *vm)
+{
+    if (vm->fd >= 0) {
+        close(vm->fd);
+        vm->fd = -1;
+    }
+    g_string_truncate(vm->inbuf, 0);
+}
+
+/* One line from the socket, waiting no later than @deadline. */
+static char *read_line(Vm *vm, int64_t deadline, Error **errp)
+{
+    for (;;) {
+        char *nl = memchr(vm->inbuf->str, '\n', vm->inbuf->len);
+        struct pollfd pfd = { .fd = vm->fd, .events = POLLIN };
+        int64_t left = deadline - g_get_monotonic_time();
+        char buf[4096];
+        ssize_t n;
+
+        if (nl) {
+            char *line = g_strndup(vm->inbuf->str, nl - vm->inbuf->str);
+
+            g_string_erase(vm->inbuf, 0, nl - vm->inbuf->str + 1);
+            return line;
+        }
+        if (vm->inbuf->len > 16 * 1024 * 1024) {
+            error_setg(errp, "Reply longer than 16 MiB");
+            return NULL;
+        }
+        if (left <= 0 || poll(&pfd, 1, (left + 999) / 1000) == 0) {
+            error_setg(errp, "No answer in time");
+            return NULL;
+        }
+        n = read(vm->fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : ECONNRESET,
+                             "QMP connection lost");
+            return NULL;
+        }
+        g_string_append_len(vm->inbuf, buf, n);
+    }
+}
+
+/* Send @cmd and return the reply line with id @id (events skipped). */
+static char *command(Vm *vm, const char *cmd, int64_t deadline, Error **errp)
+{
+    uint64_t id = ++vm->next_id;
+    g_autofree char *line = g_strdup_printf("{\"execute\": \"%s\", "
+                                            "\"id\": %" PRIu64 "}\n", cmd,
+                                            id);
+
+    if (qemu_write_full(vm->fd, line, strlen(line)) != strlen(line)) {
+        error_setg_errno(errp, errno, "Could not send %s", cmd);
+        return NULL;
+    }
+    for (;;) {
+        g_autofree char *reply = read_line(vm, deadline, errp);
+        QObject *obj;
+        QDict *d;
+        bool skip;
+
+        if (!reply) {
+            return NULL;
+        }
+        obj = qobject_from_json(reply, NULL);
+        d = qobject_to(QDict, obj);
+        /* events, and stale answers of an earlier command */
+        skip = d && (qdict_haskey(d, "event") ||
+                     (qdict_haskey(d, "id") &&
+                      qdict_get_try_int(d, "id", -1) != (int64_t)id));
+        qobject_unref(obj);
+        if (!skip) {
+            return g_steal_pointer(&reply);
+        }
+    }
+}
+
+static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    g_autofree char *greeting = NULL, *caps = NULL, *name = NULL;
+    QObject *obj;
+    QDict *ret;
+
+    if (strlen(vm->socket_path) >= sizeof(addr.sun_path)) {
+        error_setg(errp, "Socket path too long");
+        return false;
+    }
+    strcpy(addr.sun_path, vm->socket_path);
+    vm->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (vm->fd < 0 ||
+        connect(vm->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        error_setg_errno(errp, errno, "Could not connect to '%s'",
+                         vm->socket_path);
+        vm_qmp_disconnect(vm);
+        return false;
+    }
+    greeting = read_line(vm, deadline, errp);
+    caps = greeting ? command(vm, "qmp_capabilities", deadline, errp) : NULL;
+    name = caps ? command(vm, "query-name", deadline, errp) : NULL;
+    if (!name) {
+        error_prepend(errp, "QMP handshake with '%s': ", vm->socket_path);
+        vm_qmp_disconnect(vm);
+        return false;
+    }
+    obj = qobject_from_json(name, NULL);
+    ret = qobject_to(QDict, obj) ?
+        qdict_get_qdict(qobject_to(QDict, obj), "return") : NULL;
+    g_free(vm->qmp_name);
+    vm->qmp_name = g_strdup(ret && qdict_get_try_str(ret, "name") ?
+                            qdict_get_try_str(ret, "name") :
+                            vm->socket_path);
+    qobject_unref(obj);
+    return true;
+}
+
+char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp)
+{
+    char *reply;
+
+    if (vm->fd < 0 && !connect_vm(vm, deadline, errp)) {
+        return NULL;
+    }
+    reply = command(vm, "query-power", deadline, errp);
+    if (!reply) {
+        /* a late answer would come out of step: start afresh next time */
+        vm_qmp_disconnect(vm);
+    }
+    return reply;
+}
+
+static void libvirt_error(Error **errp, const char *what)
+{
+    const char *msg = virGetLastErrorMessage();
+
+    error_setg(errp, "%s: %s", what, msg ? msg : "unknown libvirt error");
+}
+
+virConnectPtr vm_libvirt_open(const char *uri, Error **errp)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+
+    if (!conn) {
+        libvirt_error(errp, "Could not connect to libvirt");
+    }
+    return conn;
+}
+
+GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp)
+{
+    GPtrArray *vms = g_ptr_array_new();
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms,
+                                     VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+    if (n < 0) {
+        libvirt_error(errp, "Could not list libvirt domains");
+        g_ptr_array_free(vms, true);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(doms[i]);
+        Vm *vm;
+
+        if (!name || virDomainGetUUIDString(doms[i], uuid) < 0) {
+            virDomainFree(doms[i]);     /* went away meanwhile */
+            continue;
+        }
+        vm = vm_new(uuid, nzones);
+        vm->name = g_strdup(name);
+        g_free(vm->uuid);
+        vm->uuid = g_strdup(uuid);
+        vm->dom = doms[i];
+        g_ptr_array_add(vms, vm);
+    }
+    free(doms);
+    return vms;
+}
+
+char *vm_libvirt_query(Vm *vm, Error **errp)
+{
+    char *result = NULL;
+
+    if (virDomainQemuMonitorCommand(vm->dom,
+                                    "{\"execute\": \"query-power\"}",
+                                    &result, 0) < 0) {
+        libvirt_error(errp, "libvirt");
+        return NULL;
+    }
+    return result;
+}

@@ -1,0 +1,74 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: the VMs, found through plain QMP sockets or libvirt, and
+ * how one VM is asked for query-power.
+ */
+
+#ifndef QEMU_POWERD_VM_H
+#define QEMU_POWERD_VM_H
+
+#include "sample.h"
+
+typedef struct _virConnect *virConnectPtr;
+typedef struct _virDomain *virDomainPtr;
+
+typedef enum VmStatus {
+    VM_NEW,                     /* no interval to measure yet */
+    VM_OK,
+    VM_FAILED,
+} VmStatus;
+
+typedef struct Vm {
+    char *key;                  /* socket path, or libvirt UUID */
+    char *name;
+    char *uuid;                 /* "" without libvirt */
+
+    /* the way to it */
+    char *socket_path;          /* plain QMP */
+    int fd;                     /* QMP connection, -1: not connected */
+    GString *inbuf;
+    uint64_t next_id;
+    virDomainPtr dom;           /* libvirt */
+
+    /* only the worker that polls the VM touches these */
+    char *qmp_name;             /* -name from query-name */
+
+    /* shared under the poller's lock */
+    bool inflight;
+    uint64_t round;             /* the round the reply belongs to */
+    bool answered;
+    char *reply;                /* raw reply of the current round */
+    char *error;                /* or why there is none */
+    char *answer_name;          /* the VM's name as QMP told it */
+
+    bool present;               /* found by the last discovery */
+
+    /* measurements, owned by the main thread */
+    VmSample prev;
+    bool have_prev;
+    VmStatus status;
+    char *status_error;
+    double rate;                /* work per second over the interval */
+    double share;
+    double *watts;              /* per zone */
+    double *energy_j;           /* per zone, since qemu-powerd started */
+} Vm;
+
+Vm *vm_new(const char *key, size_t nzones);
+void vm_free(Vm *vm);
+
+/*
+ * Ask @vm for query-power, answering by @deadline (g_get_monotonic_time
+ * microseconds).  Runs in a worker thread.  Returns the reply line.
+ */
+char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp);
+void vm_qmp_disconnect(Vm *vm);
+
+/* libvirt */
+virConnectPtr vm_libvirt_open(const char *uri, Error **errp);
+/* The running domains as new Vms (key: UUID) without measurements. */
+GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp);
+char *vm_libvirt_query(Vm *vm, Error **errp);
+
+#endif
