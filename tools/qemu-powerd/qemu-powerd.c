@@ -46,6 +46,8 @@ typedef struct Powerd {
     Format format;
     char *listen;
     char *state_file;
+    char *json_log;
+    FILE *json_log_file;
     HostOptions host_opts;
     GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
 
@@ -131,6 +133,7 @@ static void help(void)
 "                         terminal, else json; one line per interval)\n"
 "  --listen ADDR:PORT     serve Prometheus metrics at /metrics\n"
 "  --state-file FILE      keep cumulative energy across restarts\n"
+"  --json-log FILE        also append each interval to FILE as JSON\n"
 "  --help, --version\n"
 "\n"
 "Exit status: 0 success, 1 bad options, 2 no VM found (--once),\n"
@@ -155,7 +158,7 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     enum {
         OPT_QMP = 256, OPT_LIBVIRT, OPT_INTERVAL, OPT_TIMEOUT, OPT_ONCE,
         OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
-        OPT_MAX, OPT_STATE, OPT_HELP, OPT_VERSION,
+        OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION,
     };
     static const struct option longopts[] = {
         { "qmp", required_argument, NULL, OPT_QMP },
@@ -171,6 +174,7 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         { "idle-watts", required_argument, NULL, OPT_IDLE },
         { "max-watts", required_argument, NULL, OPT_MAX },
         { "state-file", required_argument, NULL, OPT_STATE },
+        { "json-log", required_argument, NULL, OPT_JSON_LOG },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { },
@@ -257,6 +261,10 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         case OPT_STATE:
             g_free(pd->state_file);
             pd->state_file = g_strdup(optarg);
+            break;
+        case OPT_JSON_LOG:
+            g_free(pd->json_log);
+            pd->json_log = g_strdup(optarg);
             break;
         case OPT_HELP:
             help();
@@ -733,6 +741,14 @@ static void setup(Powerd *pd)
             die(EXIT_NO_LIBVIRT, err);
         }
     }
+    if (pd->json_log) {
+        pd->json_log_file = fopen(pd->json_log, "ae");
+        if (!pd->json_log_file) {
+            error_setg_errno(&err, errno, "Could not open '%s'",
+                             pd->json_log);
+            die(EXIT_BAD_OPTIONS, err);
+        }
+    }
     if (pd->listen) {
         pd->httpd = httpd_start(pd->listen, &err);
         if (!pd->httpd) {
@@ -805,6 +821,12 @@ int main(int argc, char **argv)
             }
             attribute(&pd, vms, &hs, &r);
             print_report(&pd, &r, reports == 0);
+            if (pd.json_log_file) {
+                g_autofree char *line = report_json(&r);
+
+                fprintf(pd.json_log_file, "%s\n", line);
+                fflush(pd.json_log_file);
+            }
             if (pd.httpd) {
                 httpd_set_metrics(pd.httpd, report_metrics(&r));
             }
