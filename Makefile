@@ -6,6 +6,7 @@
 #                   patch set, build build/qemu-system-x86_64
 #   make check      build everything and run every test
 #   make demo       the main job (see README.rst)
+#   make bench      benchmarks (not tests): they print ratios
 #   make checkpatch QEMU's checkpatch.pl on the series and our new files
 #   make patches    regenerate patches/ from the commits in build/qemu
 #   make clean      remove QEMU's build directory (keeps the sources)
@@ -13,7 +14,8 @@
 
 export JOBS ?= $(shell nproc)
 
-.PHONY: all deps src tree qemu check checkpatch demo patches clean distclean
+.PHONY: all deps src tree qemu check checkpatch demo bench patches clean \
+	distclean
 
 all: qemu
 
@@ -37,6 +39,10 @@ checkpatch: tree
 
 demo: qemu
 	@sh scripts/demo.sh
+
+bench: qemu
+	@mkdir -p build/bench
+	@python3 tests/bench/qmp-bench.py --json build/bench/qmp.json
 
 patches:
 	@sh scripts/export-patches.sh

@@ -9,10 +9,11 @@
  *         woken vCPUs start at f000:0000 (ap_spin) and spin too
  *   halt: halts with interrupts off; other vCPUs are never woken
  *   half: busy for one 10 ms LAPIC timer period, halted for the next
+ *   count: counts loops in the 64-bit word at 0x600 (benchmarks read it)
  */
         .code16
         .text
-        .globl ap_spin, spin, halt, half
+        .globl ap_spin, spin, halt, half, count
 
 ap_spin:                        /* linked at offset 0 of the segment */
         jmp     ap_spin
@@ -73,6 +74,15 @@ tick:
         pop     %ecx
         pop     %eax
         iret
+
+count:
+        xor     %ax, %ax
+        mov     %ax, %ds
+        movl    $0, 0x600
+        movl    $0, 0x604
+1:      addl    $1, 0x600
+        adcl    $0, 0x604
+        jmp     1b
 
 x2apic_on:
         mov     $0x1b, %ecx     /* IA32_APIC_BASE: enable, x2APIC mode */
