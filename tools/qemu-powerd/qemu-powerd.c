@@ -801,7 +801,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
             error_free(err);
             pd.have_prev_host = false;
-        } else if (pd.have_prev_host) {
+        } else if (pd.have_prev_host &&
+                   (!pd.unit_cycles || pd.prev_host.has_cycles)) {
+            /* (host cycles are counted from the round after the first
+             * cycle-counting VM answered: no interval before that) */
             g_autofree ReportZone *zones = g_new0(ReportZone,
                                                   pd.host.nzones);
             Report r = {
