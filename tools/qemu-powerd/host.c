@@ -99,6 +99,7 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
 
     host_sample_clear(s);
     s->time_us = g_get_monotonic_time();
+    s->real_us = g_get_real_time();
     if (!g_file_get_contents("/proc/stat", &stat, NULL, &gerr)) {
         error_setg(errp, "Could not read /proc/stat: %s", gerr->message);
         return false;

@@ -30,6 +30,7 @@ typedef struct Host {
 /* One measurement of the host. */
 typedef struct HostSample {
     int64_t time_us;            /* g_get_monotonic_time() */
+    int64_t real_us;            /* g_get_real_time(), at the same moment */
     uint64_t busy_ns;           /* CPU time of everything, /proc/stat */
     uint64_t total_ns;          /* busy + idle */
     bool has_cycles;

@@ -60,6 +60,7 @@ typedef struct Powerd {
     uint64_t round;
     HostSample prev_host;
     bool have_prev_host;
+    double poll_s;              /* duration of the last round */
     bool unit_known;
     bool unit_cycles;
     double *zone_energy_j;
@@ -524,7 +525,8 @@ static gint cmp_vm_name(gconstpointer a, gconstpointer b)
 /* One poll round; returns the VMs polled, sorted by name. */
 static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
 {
-    int64_t deadline = g_get_monotonic_time() + pd->timeout_s * 1e6;
+    int64_t start = g_get_monotonic_time();
+    int64_t deadline = start + pd->timeout_s * 1e6;
     GPtrArray *vms = g_ptr_array_new();
     GHashTableIter it;
     Vm *vm;
@@ -569,6 +571,7 @@ static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
             break;
         }
     }
+    pd->poll_s = (g_get_monotonic_time() - start) / 1e6;
     for (guint i = 0; i < vms->len; i++) {
         take_answer(pd, g_ptr_array_index(vms, i));
     }
@@ -766,9 +769,15 @@ static void silent(void *opaque, virErrorPtr err)
     /* errors are read with virGetLastErrorMessage() where they matter */
 }
 
+/*
+ * Static: a worker stuck in a hung QEMU may still touch it while the
+ * process exits.
+ */
+static Powerd pd;
+
 int main(int argc, char **argv)
 {
-    Powerd pd = {
+    pd = (Powerd) {
         .qmp_patterns = g_ptr_array_new_with_free_func(g_free),
         .interval_s = 1,
         .host_opts.energy_source = HOST_ENERGY__MAX,
@@ -808,11 +817,12 @@ int main(int argc, char **argv)
             g_autofree ReportZone *zones = g_new0(ReportZone,
                                                   pd.host.nzones);
             Report r = {
-                .time = g_get_real_time() / 1e6,
+                .time = hs.real_us / 1e6,       /* of the second sample */
                 .energy_source = host_energy_label(&pd.host),
                 .estimated = !pd.host.energy,
                 .counter_unit = !pd.unit_known ? NULL :
                     pd.unit_cycles ? "cycles" : "nanoseconds",
+                .poll_s = pd.poll_s,
                 .nzones = pd.host.nzones,
                 .zones = zones,
                 .vms = vms,
@@ -853,6 +863,13 @@ int main(int argc, char **argv)
         }
     }
     httpd_stop(pd.httpd);
-    /* workers stuck in a hung QEMU are left behind: exit without them */
-    return 0;
+    fflush(stdout);
+    if (pd.json_log_file) {
+        fclose(pd.json_log_file);
+    }
+    /*
+     * A worker stuck in a hung QEMU cannot be joined: leave without
+     * running exit handlers under its feet.
+     */
+    _exit(0);
 }

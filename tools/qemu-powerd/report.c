@@ -53,6 +53,8 @@ char *report_json(const Report *r)
     append_num(o, r->time);
     g_string_append(o, ", \"interval_s\": ");
     append_num(o, r->interval_s);
+    g_string_append(o, ", \"poll_s\": ");
+    append_num(o, r->poll_s);
     g_string_append(o, ", \"energy_source\": ");
     append_quoted(o, r->energy_source);
     g_string_append_printf(o, ", \"estimated\": %s, \"counter_unit\": ",
@@ -252,6 +254,12 @@ char *report_metrics(const Report *r)
             g_string_append_c(o, '\n');
         }
     }
+
+    metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
+                "How long the last poll of all VMs took.");
+    g_string_append(o, "qemu_power_poll_duration_seconds ");
+    append_num(o, r->poll_s);
+    g_string_append_c(o, '\n');
 
     metric_head(o, "qemu_power_vm_up", "gauge",
                 "1 if the VM answered the last poll.");

@@ -27,6 +27,7 @@ typedef struct Report {
     bool estimated;
     const char *counter_unit;   /* "nanoseconds", "cycles" or NULL */
     double activity;            /* host work per second */
+    double poll_s;              /* how long the last poll round took */
     size_t nzones;
     ReportZone *zones;
     GPtrArray *vms;             /* Vm */
