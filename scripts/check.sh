@@ -77,6 +77,9 @@ if phase build run build; then
     # libvirt runs our QEMU as a domain's emulator: virsh passthrough
     phase libvirt run sh tests/integration/test-libvirt.sh
     count libvirt
+    # qemu-powerd with real QEMUs, fake RAPL, faults, Prometheus
+    phase powerd run sh tests/integration/test-powerd.sh
+    count powerd
 else
     failed=$((failed + 1))
 fi

@@ -1,0 +1,1015 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# powerd-checks.py SCENARIO ARGS...: the checks of test-powerd.sh on what
+# it collected from qemu-powerd (its JSON output, a /metrics body, a
+# Prometheus query reply), against docs/qemu-powerd.rst.  Prints one
+# "ok - ..." or "not ok - ..." line per check; "# ..." lines are notes.
+# The order of VMs and zones never matters.  Run with -h for the
+# scenarios and their arguments.
+import argparse
+import json
+import math
+import re
+import sys
+
+# Rounding: the parts of a zone add up within this much per term.
+ROUND = 0.005
+
+
+class Bad(Exception):
+    pass
+
+
+def result(desc, good, detail=''):
+    print('%s - %s%s' % ('ok' if good else 'not ok', desc,
+                         ': ' + detail if detail else ''))
+
+
+def run(desc, fn, *args):
+    try:
+        detail, good = fn(*args), True
+    except Bad as e:
+        detail, good = str(e), False
+    except Exception as e:          # a bug here, or output of a wrong shape
+        detail, good = 'unexpected %s: %s' % (type(e).__name__, e), False
+    result(desc, good, detail or '')
+    return good
+
+
+def note(text):
+    print('# ' + text)
+
+
+def num(x, what):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise Bad('%s is not a number: %r' % (what, x))
+    if not math.isfinite(x):
+        raise Bad('%s is not finite: %r' % (what, x))
+    return float(x)
+
+
+def load(path, one=False):
+    """The JSON objects of @path, one per line (or one in all)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise Bad('no output: %s' % e)
+    if one:
+        try:
+            return [json.loads(text)]
+        except ValueError as e:
+            raise Bad('not one JSON object (%s): %.300r' % (e, text))
+    objs = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            objs.append(json.loads(line))
+        except ValueError as e:
+            raise Bad('line %d is not JSON (%s): %.300r' % (i, e, line))
+    return objs
+
+
+def vms(obj):
+    v = obj.get('vms')
+    if not isinstance(v, list):
+        raise Bad('no "vms" list')
+    return v
+
+
+def zones(obj):
+    h = obj.get('host')
+    if not isinstance(h, dict) or not isinstance(h.get('zones'), list):
+        raise Bad('no "host": {"zones": [...]}')
+    return h['zones']
+
+
+def vm_by_name(obj, name, or_socket=False):
+    """The VM named @name in @obj, or None.  With @or_socket, also one
+    named by its socket path .../@name.qmp."""
+    found = [v for v in vms(obj) if v.get('name') == name or
+             (or_socket and str(v.get('name')).endswith('/%s.qmp' % name))]
+    if len(found) > 1:
+        raise Bad('%d VMs named %r' % (len(found), name))
+    return found[0] if found else None
+
+
+def vm_zone(vm, zone):
+    for z in vm.get('zones') or []:
+        if z.get('zone') == zone:
+            return z
+    return None
+
+
+def vm_watts(vm, zone='package-0'):
+    z = vm_zone(vm, zone)
+    return num(z.get('watts'), 'watts of %s' % vm.get('name')) if z else 0.0
+
+
+def zone_by_name(obj, name):
+    for z in zones(obj):
+        if z.get('zone') == name:
+            return z
+    raise Bad('no zone %r in %s' % (name, [z.get('zone')
+                                            for z in zones(obj)]))
+
+
+def conservation(obj):
+    """sum(VM watts) + other + idle == watts for every zone."""
+    out = []
+    for z in zones(obj):
+        name = z.get('zone')
+        w = num(z.get('watts'), '%s watts' % name)
+        idle = num(z.get('idle_watts'), '%s idle_watts' % name)
+        other = num(z.get('other_watts'), '%s other_watts' % name)
+        vmsum, n = 0.0, 2
+        for v in vms(obj):
+            vz = vm_zone(v, name)
+            if vz is not None:
+                vmsum += num(vz.get('watts'), '%s watts of %s'
+                             % (name, v.get('name')))
+                n += 1
+        total = vmsum + other + idle
+        tol = max(0.01, ROUND * n)
+        if abs(total - w) > tol:
+            raise Bad('zone %s: VMs %.3f + other %.3f + idle %.3f = %.3f'
+                      ' != watts %.3f' % (name, vmsum, other, idle,
+                                           total, w))
+        if 'active_watts' in z:
+            act = num(z['active_watts'], '%s active_watts' % name)
+            if abs(act - (w - idle)) > 0.01 + ROUND * 2:
+                raise Bad('zone %s: active_watts %.3f != watts - idle'
+                          ' = %.3f' % (name, act, w - idle))
+        out.append('%s %.2f = %.2f + %.2f + %.2f' % (name, w, vmsum,
+                                                    other, idle))
+    if not out:
+        raise Bad('no zones')
+    return '; '.join(out)
+
+
+def no_negative(obj, limit=None):
+    """No negative (or, with @limit, absurd) watts anywhere."""
+    for z in zones(obj):
+        for k in ('watts', 'idle_watts', 'active_watts', 'other_watts',
+                  'energy_joules'):
+            if k in z:
+                x = num(z[k], '%s %s' % (z.get('zone'), k))
+                if x < -0.01:
+                    raise Bad('zone %s: %s %g < 0' % (z.get('zone'), k, x))
+                if limit is not None and k == 'watts' and x > limit:
+                    raise Bad('zone %s: watts %g > %g' % (z.get('zone'), x,
+                                                         limit))
+    for v in vms(obj):
+        for z in v.get('zones') or []:
+            for k in ('watts', 'energy_joules'):
+                if k in z:
+                    x = num(z[k], '%s %s of %s' % (z.get('zone'), k,
+                                                   v.get('name')))
+                    if x < -0.01:
+                        raise Bad('VM %s zone %s: %s %g < 0'
+                                  % (v.get('name'), z.get('zone'), k, x))
+                    if limit is not None and k == 'watts' and x > limit:
+                        raise Bad('VM %s zone %s: watts %g > %g'
+                                  % (v.get('name'), z.get('zone'), x, limit))
+        if 'share' in v:
+            s = num(v['share'], 'share of %s' % v.get('name'))
+            if s < -0.001 or s > 1.001:
+                raise Bad('VM %s: share %g not in [0, 1]'
+                          % (v.get('name'), s))
+
+
+def statuses(obj):
+    return ', '.join('%s:%s' % (v.get('name'), v.get('status'))
+                     for v in sorted(vms(obj),
+                                     key=lambda v: str(v.get('name'))))
+
+
+def header(obj, source, estimated, unit='nanoseconds'):
+    got = (obj.get('energy_source'), obj.get('estimated'),
+           obj.get('counter_unit'))
+    if got != (source, estimated, unit):
+        raise Bad('energy_source, estimated, counter_unit = %r, want %r'
+                  % (got, (source, estimated, unit)))
+    num(obj.get('time'), 'time')
+    iv = num(obj.get('interval_s'), 'interval_s')
+    poll = num(obj.get('poll_s'), 'poll_s')
+    if not 0 <= poll <= iv + 0.5:
+        raise Bad('poll_s %g, interval_s %g' % (poll, iv))
+    num((obj.get('host') or {}).get('activity'), 'host activity')
+
+
+def vm_fields(obj):
+    for v in vms(obj):
+        n = v.get('name')
+        if not isinstance(n, str) or not n:
+            raise Bad('VM without a name: %r' % v)
+        if not isinstance(v.get('uuid'), str):
+            raise Bad('VM %s: uuid is not a string' % n)
+        st = v.get('status')
+        if st not in ('ok', 'new', 'failed'):
+            raise Bad('VM %s: status %r' % (n, st))
+        if st == 'failed':
+            if not isinstance(v.get('error'), str) or not v['error']:
+                raise Bad('VM %s failed without an error' % n)
+        elif not isinstance(v.get('zones'), list):
+            raise Bad('VM %s (%s) has no zones list' % (n, st))
+
+
+def each_line(desc, objs, fn, *args):
+    def check():
+        for i, o in enumerate(objs, 1):
+            try:
+                fn(o, *args)
+            except Bad as e:
+                raise Bad('line %d: %s' % (i, e))
+        return '%d lines' % len(objs)
+    return run(desc, check)
+
+
+def monotonic_energy(objs):
+    """Per VM and zone, energy_joules never decreases while the VM is
+    listed (one that went away may come back from 0)."""
+    last = {}
+    for i, o in enumerate(objs, 1):
+        listed = {(v.get('name'), v.get('uuid')) for v in vms(o)}
+        for k in [k for k in last if k[:2] not in listed]:
+            del last[k]
+        for v in vms(o):
+            for z in v.get('zones') or []:
+                if 'energy_joules' not in z:
+                    continue
+                key = (v.get('name'), v.get('uuid'), z.get('zone'))
+                e = num(z['energy_joules'], 'energy_joules')
+                if key in last and e < last[key] - 0.001:
+                    raise Bad('line %d: %s %s energy_joules %g < %g before'
+                              % (i, key[0], key[2], e, last[key]))
+                last[key] = e
+    if not last:
+        raise Bad('no VM energy_joules at all')
+    return ', '.join('%s %s %.1f J' % (k[0], k[2], e)
+                     for k, e in sorted(last.items()))
+
+
+def increasing_time(objs):
+    t = [num(o.get('time'), 'time') for o in objs]
+    for i in range(1, len(t)):
+        if t[i] <= t[i - 1]:
+            raise Bad('line %d: time %.3f <= %.3f' % (i + 1, t[i], t[i - 1]))
+    return ''
+
+
+def time_steps(objs):
+    """Consecutive lines' "time" (of the second sample) differ by the
+    later line's interval_s."""
+    worst, where = 0.0, ''
+    for i in range(1, len(objs)):
+        dt = num(objs[i].get('time'), 'time') - \
+            num(objs[i - 1].get('time'), 'time')
+        iv = num(objs[i].get('interval_s'), 'interval_s')
+        if abs(dt - iv) > worst:
+            worst = abs(dt - iv)
+            where = 'line %d: time - previous time = %.3f s, interval_s' \
+                ' %.3f' % (i + 1, dt, iv)
+        if abs(dt - iv) > max(0.05, 0.1 * iv):
+            raise Bad(where)
+    return 'worst: %s' % where if where else ''
+
+
+def near(x, want, rel, what):
+    if abs(x - want) > rel * want:
+        raise Bad('%s %.2f, want %.2f +- %d%%' % (what, x, want, rel * 100))
+    return '%s %.2f' % (what, x)
+
+
+# --- the scenarios ---
+
+def sc_once(a):
+    """a: --once --format json, spinning and halted VMs, fake RAPL."""
+    try:
+        objs = load(a.out, one=True)
+    except Bad as e:
+        result('one JSON object', False, str(e))
+        return
+    o = objs[0]
+    result('one JSON object', True)
+    run('energy_source %s, estimated false, counter_unit nanoseconds'
+        % a.source, header, o, a.source, False)
+    run('VM members well-formed', vm_fields, o)
+    names = sorted(a.spin + a.idle)
+
+    def names_ok():
+        got = sorted(v.get('name') for v in vms(o))
+        if got != names:
+            raise Bad('VMs %s, want %s (the -name values)' % (got, names))
+        for v in vms(o):
+            if v.get('uuid') != '':
+                raise Bad('VM %s: uuid %r, want "" without libvirt'
+                          % (v.get('name'), v.get('uuid')))
+        return ', '.join(got)
+    run('VMs named by -name, uuid ""', names_ok)
+
+    def status_ok():
+        bad = [v.get('name') for v in vms(o) if v.get('status') != 'ok']
+        if bad:
+            raise Bad('not ok: %s' % statuses(o))
+        return statuses(o)
+    run('every VM status ok', status_ok)
+
+    def source():
+        got = {v.get('name'): v.get('counter_source') for v in vms(o)}
+        if any(x != 'task-clock' for x in got.values()):
+            raise Bad('counter_source %s, want task-clock (TCG)' % got)
+        return ''
+    run('counter_source task-clock', source)
+
+    def interval():
+        return near(num(o.get('interval_s'), 'interval_s'), a.interval,
+                    0.3, 'interval_s')
+    run('interval_s about %g' % a.interval, interval)
+
+    def package():
+        z = zone_by_name(o, 'package-0')
+        d = [near(num(z.get('watts'), 'watts'), a.watts, 0.2, 'watts')]
+        idle = num(z.get('idle_watts'), 'idle_watts')
+        if abs(idle - a.idle_watts) > 0.01 or z.get('idle_estimated'):
+            raise Bad('idle_watts %g (estimated %r), want %g from'
+                      ' --idle-watts' % (idle, z.get('idle_estimated'),
+                                         a.idle_watts))
+        e = num(z.get('energy_joules'), 'energy_joules')
+        if e <= 0:
+            raise Bad('zone energy_joules %g <= 0' % e)
+        d.append('idle %.2f' % idle)
+        d.append('other %.2f' % num(z.get('other_watts'), 'other'))
+        return ', '.join(d)
+    run('zone package-0: watts about %g, idle %g' % (a.watts, a.idle_watts),
+        package)
+    if a.dram_watts is not None:
+        def dram():
+            z = zone_by_name(o, 'dram-0')
+            idle = num(z.get('idle_watts'), 'idle_watts')
+            if abs(idle - a.dram_idle_watts) > 0.01:
+                raise Bad('idle_watts %g, want %g from --idle-watts dram-0='
+                          % (idle, a.dram_idle_watts))
+            return near(num(z.get('watts'), 'watts'), a.dram_watts, 0.25,
+                        'watts')
+        run('zone dram-0: watts about %g, idle %g' % (a.dram_watts,
+                                                    a.dram_idle_watts), dram)
+    run('parts add up per zone', conservation, o)
+    run('no negative watts', no_negative, o, 10 * a.watts)
+
+    def idle_vms():
+        d = []
+        for n in a.idle:
+            v = vm_by_name(o, n)
+            if v is None:
+                raise Bad('no VM %s' % n)
+            w = vm_watts(v)
+            if w >= 1:
+                raise Bad('halted VM %s gets %.2f W' % (n, w))
+            d.append('%s %.2f W' % (n, w))
+        return ', '.join(d)
+    run('halted VM gets about 0 W', idle_vms)
+
+    def spin_vms():
+        ws = []
+        for n in a.spin:
+            v = vm_by_name(o, n)
+            if v is None:
+                raise Bad('no VM %s' % n)
+            ws.append((n, vm_watts(v), num(v.get('share'), 'share')))
+        d = ', '.join('%s %.2f W share %.3f' % x for x in ws)
+        for n, w, s in ws:
+            if w < a.min_spin_watts:
+                raise Bad('%s gets only %.2f W (%s)' % (n, w, d))
+        lo, hi = min(x[1] for x in ws), max(x[1] for x in ws)
+        if hi > 0 and (hi - lo) / hi > 0.35:
+            raise Bad('spinning VMs differ by more than 35%%: %s' % d)
+        return d
+    run('spinning VMs get similar, substantial power', spin_vms)
+
+    def formula():
+        z = zone_by_name(o, 'package-0')
+        act = num(z.get('watts'), 'watts') - num(z.get('idle_watts'), 'idle')
+        for v in vms(o):
+            w, s = vm_watts(v), num(v.get('share', 0), 'share')
+            if abs(w - act * s) > 0.25 + 0.03 * act * s:
+                raise Bad('%s: %.3f W != active %.2f W * share %.4f'
+                          % (v.get('name'), w, act, s))
+        return ''
+    run('VM watts = active watts * share', formula)
+
+
+def sc_live(a):
+    """b: live --format json --count N."""
+    try:
+        objs = load(a.out)
+    except Bad as e:
+        result('every line is JSON', False, str(e))
+        return
+    result('every line is JSON', True, '%d lines' % len(objs))
+    result('--count %d gives %d lines' % (a.count, a.count),
+           len(objs) == a.count, '%d lines' % len(objs))
+    if not objs:
+        return
+    each_line('energy_source %s, estimated false in every line' % a.source,
+              objs, header, a.source, False)
+    each_line('VM members well-formed in every line', objs, vm_fields)
+    each_line('parts add up in every line', objs, conservation)
+    each_line('no negative or absurd watts in every line', objs,
+              no_negative, 10 * a.watts)
+    run('VM energy_joules never decreases', monotonic_energy, objs)
+    run('time increases', increasing_time, objs)
+    run('time advances by interval_s', time_steps, objs)
+
+    def all_vms():
+        for i, o in enumerate(objs, 1):
+            got = sorted(v.get('name') for v in vms(o))
+            if got != sorted(a.vms):
+                raise Bad('line %d: VMs %s' % (i, got))
+            if i > 1 and any(v.get('status') != 'ok' for v in vms(o)):
+                raise Bad('line %d: %s' % (i, statuses(o)))
+        return ''
+    run('every VM in every line, ok after the first', all_vms)
+
+    def intervals():
+        t = [num(o.get('interval_s'), 'interval_s') for o in objs]
+        bad = [x for x in t if abs(x - a.interval) > 0.5 * a.interval]
+        if bad:
+            raise Bad('interval_s %s, want %g' % (bad, a.interval))
+        return 'mean %.3f' % (sum(t) / len(t))
+    run('interval_s about %g in every line' % a.interval, intervals)
+
+    def idle():
+        low = {}
+        for i, o in enumerate(objs, 1):
+            for z in zones(o):
+                n = z.get('zone')
+                w = num(z.get('watts'), 'watts')
+                low[n] = min(low.get(n, w), w)
+                iw = num(z.get('idle_watts'), 'idle_watts')
+                if n in a.idle:
+                    if z.get('idle_estimated') is not False or \
+                            abs(iw - a.idle[n]) > 0.01:
+                        raise Bad('line %d: %s idle %g estimated %r, want'
+                                  ' %g from --idle-watts'
+                                  % (i, n, iw, z.get('idle_estimated'),
+                                     a.idle[n]))
+                elif n in a.idle_estimated:
+                    if z.get('idle_estimated') is not True or \
+                            iw > low[n] + 0.01 or iw < 0:
+                        raise Bad('line %d: %s idle %g estimated %r, want'
+                                  ' the lowest power so far (%g)'
+                                  % (i, n, iw, z.get('idle_estimated'),
+                                     low[n]))
+        return ', '.join('%s idle %.2f (%s)' % (
+            z.get('zone'), z.get('idle_watts'),
+            'estimated' if z.get('idle_estimated') else 'given')
+            for z in zones(objs[-1]))
+    if a.idle or a.idle_estimated:
+        run('idle power: given per zone, else the lowest seen, estimated',
+            idle)
+
+
+def sc_faults(a):
+    """c: SIGKILL, SIGSTOP/SIGCONT, a late VM, a RAPL wrap."""
+    try:
+        objs = load(a.out)
+    except Bad as e:
+        result('every line is JSON', False, str(e))
+        return
+    result('daemon kept running: --count %d lines' % a.count,
+           len(objs) == a.count, '%d lines' % len(objs))
+    if not objs:
+        return
+    ev = {}
+    with open(a.events) as f:
+        for line in f:
+            k, t = line.split()
+            ev[k] = float(t)
+    with open(a.rapl_info) as f:
+        info = json.load(f)
+    iv, to = a.interval, a.timeout
+    times = [num(o.get('time'), 'time') for o in objs]
+    each_line('parts add up in every line', objs, conservation)
+    each_line('VM members well-formed in every line', objs, vm_fields)
+    run('VM energy_joules never decreases', monotonic_energy, objs)
+    run('time increases', increasing_time, objs)
+    run('time advances by interval_s', time_steps, objs)
+
+    def killed():
+        before = after = 0
+        for t, o in zip(times, objs):
+            v = vm_by_name(o, a.kill)
+            if t < ev['kill'] - 0.1:
+                before += 1
+            elif ev['kill'] + 2 * iv + 0.2 < t < ev['late']:
+                after += 1
+                if v is not None and v.get('status') != 'failed':
+                    raise Bad('%.1f s after SIGKILL: %s' %
+                              (t - ev['kill'], statuses(o)))
+        if not after:
+            raise Bad('no line after the SIGKILL')
+        return '%d lines before, %d after' % (before, after)
+    run('SIGKILLed VM gone or failed', killed)
+
+    def keep():
+        for t, o in list(zip(times, objs))[1:]:
+            v = vm_by_name(o, a.keep)
+            if v is None or v.get('status') != 'ok':
+                raise Bad('at %+.1f s: %s' % (t - ev['start'], statuses(o)))
+        return ''
+    run('undisturbed VM ok in every line', keep)
+
+    def stopped():
+        lo, hi = ev['stop'] + to + iv + 0.2, ev['cont']
+        n = 0
+        for t, o in zip(times, objs):
+            if lo < t < hi:
+                v = vm_by_name(o, a.stop)
+                if v is None or v.get('status') != 'failed':
+                    raise Bad('%.1f s after SIGSTOP: %s'
+                              % (t - ev['stop'], statuses(o)))
+                n += 1
+        if not n:
+            raise Bad('no line while it was stopped')
+        return '%d lines failed' % n
+    run('SIGSTOPped VM failed within the timeout', stopped)
+
+    def timing():
+        span = [t for t in times if ev['stop'] - iv < t < ev['cont'] + iv]
+        gaps = [b - a_ for a_, b in zip(span, span[1:])]
+        if len(gaps) < 2:
+            raise Bad('only %d lines while stopped' % len(span))
+        if max(gaps) > 2 * iv:
+            raise Bad('gaps %s s, interval %g' %
+                      (['%.2f' % g for g in gaps], iv))
+        return 'gaps %.2f..%.2f s' % (min(gaps), max(gaps))
+    run('interval timing kept while a VM hangs', timing)
+
+    def poll_time():
+        hung = [num(o.get('poll_s'), 'poll_s') for t, o in zip(times, objs)
+                if ev['stop'] + iv < t < ev['cont']]
+        if not hung or max(hung) > to + 0.25:
+            raise Bad('poll_s while a VM hangs: %s, timeout %g'
+                      % (['%.3f' % x for x in hung], to))
+        return 'poll_s up to %.3f s (timeout %g)' % (max(hung), to)
+    run('polling takes no longer than the timeout', poll_time)
+
+    def resumed():
+        later = [(t, o) for t, o in zip(times, objs) if t > ev['cont']]
+        if not later:
+            raise Bad('no line after SIGCONT')
+        ok = [t for t, o in later
+              if (vm_by_name(o, a.stop) or {}).get('status') == 'ok']
+        last = vm_by_name(later[-1][1], a.stop)
+        if not ok or (last or {}).get('status') != 'ok':
+            raise Bad('after SIGCONT: %s' % statuses(later[-1][1]))
+        return 'ok %.1f s after SIGCONT' % (ok[0] - ev['cont'])
+    run('SIGCONTed VM ok again', resumed)
+
+    def late():
+        seen = [(t, vm_by_name(o, a.late)) for t, o in zip(times, objs)
+                if vm_by_name(o, a.late) is not None]
+        if not seen:
+            raise Bad('never listed')
+        if seen[-1][1].get('status') != 'ok':
+            raise Bad('last status %r' % seen[-1][1].get('status'))
+        return 'listed %.1f s after its start' % (seen[0][0] - ev['late'])
+    run('VM started after the daemon appears', late)
+
+    def restarted():
+        st = [(vm_by_name(o, a.kill) or {}).get('status')
+              for t, o in zip(times, objs) if t > ev['late']]
+        if not st or st[-1] != 'ok':
+            raise Bad('statuses after the restart: %s' % st)
+        return ' '.join(map(str, st))
+    run('SIGKILLed VM restarted on its socket: ok again', restarted)
+
+    def wrap():
+        w = info['wrap_time']
+        if times[-1] < w + iv:
+            raise Bad('the run ended %.1f s before the wrap'
+                      % (w + iv - times[-1]))
+        for t, o in zip(times, objs):
+            no_negative(o, 10 * a.watts)
+            z = zone_by_name(o, 'package-0')
+            x = num(z.get('watts'), 'watts')
+            if abs(x - a.watts) > 0.35 * a.watts:
+                raise Bad('at %+.1f s from the wrap: %.2f W, want %g'
+                          % (t - w, x, a.watts))
+        return ''
+    run('RAPL wrap: watts about %g, none negative or absurd' % a.watts,
+        wrap)
+
+
+def sc_fakes(a):
+    """d: fake QMP servers with bad replies next to a good real VM."""
+    try:
+        objs = load(a.out)
+    except Bad as e:
+        result('every line is JSON', False, str(e))
+        return
+    result('%d lines' % a.count, len(objs) == a.count,
+           '%d lines' % len(objs))
+    if not objs:
+        return
+    each_line('VM members well-formed in every line', objs, vm_fields)
+    each_line('parts add up in every line', objs, conservation)
+    last = objs[-1]
+    for name in a.bad:
+        def bad(name=name):
+            for i, o in enumerate(objs, 1):
+                v = vm_by_name(o, name, True)
+                if v is None:
+                    raise Bad('line %d: not listed (%s)' % (i, statuses(o)))
+                if v.get('status') != 'failed':
+                    raise Bad('line %d: status %r' % (i, v.get('status')))
+                if vm_watts(v) != 0:
+                    raise Bad('line %d: failed but %.2f W'
+                              % (i, vm_watts(v)))
+            v = vm_by_name(last, name, True)
+            if v.get('name') != name:
+                note('%s answered query-name but is named %s'
+                     % (name, v.get('name')))
+            return 'named %s, error: %.120s' % (v.get('name'),
+                                               v.get('error'))
+        run('%s: failed with an error in every line' % name, bad)
+    for name in a.good:
+        def good(name=name):
+            for i, o in list(enumerate(objs, 1))[1:]:
+                v = vm_by_name(o, name)
+                if v is None or v.get('status') != 'ok':
+                    raise Bad('line %d: %s' % (i, statuses(o)))
+            return ''
+        run('%s: ok next to them' % name, good)
+    each_line('no negative or absurd watts in every line', objs,
+              no_negative, 1000)
+    run('VM energy_joules never decreases', monotonic_energy, objs)
+    for name in a.restarted:
+        def restarted(name=name):
+            st = [(vm_by_name(o, name) or {}).get('status') for o in objs]
+            if 'failed' in st or 'new' not in st[1:] or st[-1] != 'ok':
+                raise Bad('statuses %s' % st)
+            return ' '.join(st)
+        run('%s: counters went back: new again, then ok' % name, restarted)
+    for name in a.flaky:
+        def flaky(name=name):
+            st = [(vm_by_name(o, name) or {}).get('status') for o in objs]
+            if 'failed' not in st or st[-1] != 'ok':
+                raise Bad('statuses %s' % st)
+            return ' '.join(st)
+        run('%s: failed for one interval, then ok' % name, flaky)
+
+
+def sc_estimate(a):
+    """e: --energy-source estimate."""
+    try:
+        objs = load(a.out)
+    except Bad as e:
+        result('every line is JSON', False, str(e))
+        return
+    result('%d lines' % a.count, len(objs) == a.count,
+           '%d lines' % len(objs))
+    if not objs:
+        return
+    each_line('energy_source estimate, estimated true in every line',
+              objs, header, 'estimate', True)
+    each_line('parts add up in every line', objs, conservation)
+    each_line('no negative watts', objs, no_negative, a.max_watts + 0.01)
+
+    def model():
+        for i, o in enumerate(objs, 1):
+            for z in zones(o):
+                w = num(z.get('watts'), 'watts')
+                idle = num(z.get('idle_watts'), 'idle_watts')
+                if abs(idle - a.idle_watts) > 0.01:
+                    raise Bad('line %d: idle_watts %g, want %g'
+                              % (i, idle, a.idle_watts))
+                if not a.idle_watts - 0.01 <= w <= a.max_watts + 0.01:
+                    raise Bad('line %d: watts %g not in [%g, %g]'
+                              % (i, w, a.idle_watts, a.max_watts))
+        return 'zones %s, watts %s' % (
+            [z.get('zone') for z in zones(objs[-1])],
+            ['%.1f' % num(z.get('watts'), 'w') for z in zones(objs[-1])])
+    run('model: idle <= watts <= max, idle from --idle-watts', model)
+
+    def ordering():
+        o = objs[-1]
+        s, h = vm_by_name(o, a.spin), vm_by_name(o, a.halt)
+        if s is None or h is None:
+            raise Bad(statuses(o))
+        ws = sum(num(z.get('watts'), 'w') for z in s.get('zones') or [])
+        wh = sum(num(z.get('watts'), 'w') for z in h.get('zones') or [])
+        if not ws > wh + 1:
+            raise Bad('spinning %.2f W, halted %.2f W' % (ws, wh))
+        return 'spinning %.2f W, halted %.2f W' % (ws, wh)
+    run('spinning VM gets more than the halted one', ordering)
+
+
+def sc_state(a):
+    """f: cumulative energy survives kill -9 through --state-file."""
+    try:
+        before = load(a.before)
+        after = load(a.after)
+    except Bad as e:
+        result('outputs are JSON', False, str(e))
+        return
+    if not before or not after:
+        result('output before and after the restart', False,
+               '%d and %d lines' % (len(before), len(after)))
+        return
+    last, first = before[-1], after[0]
+    iv = num(last.get('interval_s'), 'interval_s')
+    d = []
+    good = True
+    for v in vms(last):
+        for z in v.get('zones') or []:
+            e0 = num(z.get('energy_joules'), 'energy_joules')
+            # the most power seen for it in the last lines, for 1 interval
+            ws = [vm_watts(vm_by_name(o, v['name']) or {}, z['zone'])
+                  for o in before[-3:] + after[:1]
+                  if vm_by_name(o, v['name'])]
+            slack = max(ws + [0]) * iv * 1.2 + 0.02
+            v2 = vm_by_name(first, v['name'])
+            z2 = vm_zone(v2, z['zone']) if v2 else None
+            if z2 is None:
+                good = False
+                d.append('%s %s missing after restart' % (v['name'],
+                                                         z['zone']))
+                continue
+            e1 = num(z2.get('energy_joules'), 'energy_joules')
+            ok = e1 >= e0 - slack
+            good = good and ok
+            d.append('%s %s %.2f -> %.2f J (slack %.2f)%s'
+                     % (v['name'], z['zone'], e0, e1, slack,
+                        '' if ok else ' LOST'))
+    if not d:
+        good = False
+        d.append('no VM energy before the kill: %s' % statuses(last))
+    result('VM energy_joules kept across kill -9 and restart', good,
+           '; '.join(d))
+    later = after[-1]
+    grow = all(num((vm_zone(vm_by_name(later, v['name']) or {}, 'package-0')
+                    or {}).get('energy_joules', -1), 'e') >=
+               num((vm_zone(v, 'package-0') or {}).get('energy_joules', 0),
+                   'e')
+               for v in vms(first))
+    result('VM energy_joules keeps growing after the restart', grow,
+           statuses(later))
+
+
+def metric_lines(text):
+    """{name: [(labels dict, value)]} from Prometheus text."""
+    out = {}
+    pat = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
+    lab = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    for line in text.splitlines():
+        if not line or line.startswith('#'):
+            continue
+        m = pat.match(line)
+        if not m:
+            continue
+        labels = dict(lab.findall(m.group(3) or ''))
+        try:
+            val = float(m.group(4))
+        except ValueError:
+            val = float('nan')
+        out.setdefault(m.group(1), []).append((labels, val))
+    return out
+
+
+METRICS = ['qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
+           'qemu_power_vm_share', 'qemu_power_vm_up',
+           'qemu_power_host_watts', 'qemu_power_host_idle_watts',
+           'qemu_power_host_other_watts',
+           'qemu_power_host_energy_joules_total',
+           'qemu_power_poll_duration_seconds', 'qemu_power_info']
+
+
+def sc_metrics(a):
+    """g: the /metrics body."""
+    with open(a.body) as f:
+        text = f.read()
+    m = metric_lines(text)
+    missing = [n for n in METRICS if n not in m]
+    result('every metric of the spec present', not missing,
+           'missing %s' % missing if missing else '')
+
+    def types():
+        want = {n: ('counter' if n.endswith('_total') else 'gauge')
+                for n in METRICS}
+        got = dict(re.findall(r'^# TYPE (\S+) (\S+)', text, re.M))
+        bad = []
+        for n, t in want.items():
+            # OpenMetrics names a counter without its _total suffix
+            g = got.get(n) or got.get(n[:-len('_total')] if
+                                      n.endswith('_total') else n)
+            if g != t:
+                bad.append('%s: %s' % (n, g))
+        if bad:
+            raise Bad('TYPE %s' % ', '.join(bad))
+        return ''
+    run('metric types as in the spec', types)
+
+    def per_vm():
+        for n in ('qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
+                  'qemu_power_vm_share', 'qemu_power_vm_up'):
+            got = sorted({s[0].get('vm') for s in m.get(n, [])})
+            if got != sorted(a.vms):
+                raise Bad('%s for VMs %s, want %s' % (n, got, a.vms))
+            for labels, val in m[n]:
+                if 'uuid' not in labels:
+                    raise Bad('%s without a uuid label' % n)
+                if not math.isfinite(val) or val < 0:
+                    raise Bad('%s%s = %g' % (n, labels, val))
+                if n in ('qemu_power_vm_watts',
+                         'qemu_power_vm_energy_joules_total') and \
+                        'zone' not in labels:
+                    raise Bad('%s without a zone label' % n)
+        ups = {s[0]['vm']: s[1] for s in m['qemu_power_vm_up']}
+        if any(v != 1 for v in ups.values()):
+            raise Bad('qemu_power_vm_up %s' % ups)
+        return ''
+    run('per-VM series for each VM, vm/uuid/zone labels, up 1', per_vm)
+
+    def info():
+        s = m.get('qemu_power_info', [])
+        if len(s) != 1:
+            raise Bad('%d qemu_power_info series' % len(s))
+        labels, val = s[0]
+        want = {'energy_source': a.source, 'counter_unit': 'nanoseconds',
+                'estimated': 'false'}
+        if val != 1 or any(labels.get(k) != v for k, v in want.items()):
+            raise Bad('qemu_power_info%s %g' % (labels, val))
+        return ''
+    run('qemu_power_info labels', info)
+
+    def host():
+        s = m.get('qemu_power_host_watts', [])
+        zs = {lab.get('zone'): v for lab, v in s}
+        if 'package-0' not in zs:
+            raise Bad('zones %s' % list(zs))
+        return near(zs['package-0'], a.watts, 0.3, 'host watts')
+    run('qemu_power_host_watts{zone="package-0"} about %g' % a.watts, host)
+
+
+def sc_promquery(a):
+    """g: a query of the real Prometheus server."""
+    with open(a.reply) as f:
+        r = json.load(f)
+    if r.get('status') != 'success':
+        result('query succeeded', False, json.dumps(r)[:300])
+        return
+    res = r['data']['result']
+    got = sorted(s['metric'].get('vm') for s in res)
+    result('one series per VM', got == sorted(a.vms),
+           'vms %s' % got)
+    vals = {}
+    for s in res:
+        try:
+            vals[s['metric'].get('vm')] = float(s['value'][1])
+        except (KeyError, ValueError, IndexError):
+            vals[s['metric'].get('vm')] = float('nan')
+    d = ', '.join('%s %.3f W' % kv for kv in sorted(vals.items()))
+    result('all values finite and non-negative',
+           bool(vals) and all(math.isfinite(v) and v >= 0
+                              for v in vals.values()), d)
+    result('spinning VM %s > 1 W' % a.spin, vals.get(a.spin, 0) > 1, d)
+
+
+def sc_libvirt(a):
+    """i: --libvirt with a private libvirtd."""
+    try:
+        o = load(a.out, one=True)[0]
+    except Bad as e:
+        result('one JSON object', False, str(e))
+        return
+    result('one JSON object', True)
+    want = dict(x.split('=', 1) for x in a.doms)
+
+    def named():
+        got = {v.get('name'): v.get('uuid') for v in vms(o)}
+        if got != want:
+            raise Bad('VMs %s, want %s' % (got, want))
+        return ''
+    run('VMs named by domain name and UUID', named)
+
+    def ok():
+        if any(v.get('status') != 'ok' for v in vms(o)):
+            raise Bad(statuses(o))
+        return statuses(o)
+    run('every VM status ok', ok)
+    run('parts add up per zone', conservation, o)
+
+    def spin():
+        s, h = vm_by_name(o, a.spin), vm_by_name(o, a.halt)
+        if not s or not h:
+            raise Bad(statuses(o))
+        ws, wh = vm_watts(s), vm_watts(h)
+        if ws < a.min_spin_watts or wh >= 1:
+            raise Bad('spinning %.2f W, halted %.2f W' % (ws, wh))
+        return 'spinning %.2f W, halted %.2f W' % (ws, wh)
+    run('spinning domain gets power, halted about 0', spin)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    sub = ap.add_subparsers(dest='scenario', required=True)
+
+    def lst(s):
+        return [x for x in s.split(',') if x]
+
+    p = sub.add_parser('once')
+    p.add_argument('out')
+    p.add_argument('--spin', type=lst, default=[])
+    p.add_argument('--idle', type=lst, default=[])
+    p.add_argument('--watts', type=float, default=60)
+    p.add_argument('--dram-watts', type=float)
+    p.add_argument('--dram-idle-watts', type=float, default=0)
+    p.add_argument('--idle-watts', type=float, default=20)
+    p.add_argument('--interval', type=float, default=1)
+    p.add_argument('--min-spin-watts', type=float, default=4)
+    p.add_argument('--source', default='powercap')
+    p.set_defaults(fn=sc_once)
+
+    p = sub.add_parser('live')
+    p.add_argument('out')
+    p.add_argument('--vms', type=lst, default=[])
+    p.add_argument('--count', type=int, required=True)
+    p.add_argument('--interval', type=float, default=1)
+    p.add_argument('--watts', type=float, default=60)
+    p.add_argument('--source', default='powercap')
+    p.add_argument('--idle', type=lambda s: {k: float(v) for k, v in (
+        x.split('=') for x in lst(s))}, default={},
+        help='ZONE=W,...: idle power given')
+    p.add_argument('--idle-estimated', type=lst, default=[],
+                   help='zones whose idle power is estimated')
+    p.set_defaults(fn=sc_live)
+
+    p = sub.add_parser('faults')
+    p.add_argument('out')
+    p.add_argument('--events', required=True)
+    p.add_argument('--rapl-info', required=True)
+    p.add_argument('--count', type=int, required=True)
+    p.add_argument('--interval', type=float, required=True)
+    p.add_argument('--timeout', type=float, required=True)
+    p.add_argument('--watts', type=float, default=60)
+    p.add_argument('--keep', required=True)
+    p.add_argument('--kill', required=True)
+    p.add_argument('--stop', required=True)
+    p.add_argument('--late', required=True)
+    p.set_defaults(fn=sc_faults)
+
+    p = sub.add_parser('fakes')
+    p.add_argument('out')
+    p.add_argument('--count', type=int, required=True)
+    p.add_argument('--bad', type=lst, default=[])
+    p.add_argument('--good', type=lst, default=[])
+    p.add_argument('--flaky', type=lst, default=[])
+    p.add_argument('--restarted', type=lst, default=[])
+    p.set_defaults(fn=sc_fakes)
+
+    p = sub.add_parser('estimate')
+    p.add_argument('out')
+    p.add_argument('--count', type=int, required=True)
+    p.add_argument('--idle-watts', type=float, required=True)
+    p.add_argument('--max-watts', type=float, required=True)
+    p.add_argument('--spin', required=True)
+    p.add_argument('--halt', required=True)
+    p.set_defaults(fn=sc_estimate)
+
+    p = sub.add_parser('state')
+    p.add_argument('before')
+    p.add_argument('after')
+    p.set_defaults(fn=sc_state)
+
+    p = sub.add_parser('metrics')
+    p.add_argument('body')
+    p.add_argument('--vms', type=lst, default=[])
+    p.add_argument('--watts', type=float, default=60)
+    p.add_argument('--source', default='powercap')
+    p.set_defaults(fn=sc_metrics)
+
+    p = sub.add_parser('promquery')
+    p.add_argument('reply')
+    p.add_argument('--vms', type=lst, default=[])
+    p.add_argument('--spin', required=True)
+    p.set_defaults(fn=sc_promquery)
+
+    p = sub.add_parser('libvirt')
+    p.add_argument('out')
+    p.add_argument('--doms', type=lst, default=[],
+                   help='NAME=UUID,...')
+    p.add_argument('--spin', required=True)
+    p.add_argument('--halt', required=True)
+    p.add_argument('--min-spin-watts', type=float, default=4)
+    p.set_defaults(fn=sc_libvirt)
+
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == '__main__':
+    main()
