@@ -43,6 +43,7 @@ demo: qemu
 bench: qemu
 	@mkdir -p build/bench
 	@python3 tests/bench/qmp-bench.py --json build/bench/qmp.json
+	@python3 tests/bench/powerd-bench.py --json build/bench/powerd.json
 
 patches:
 	@sh scripts/export-patches.sh
