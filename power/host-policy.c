@@ -62,9 +62,7 @@ static HostPowerZonePolicy *zone_policy(HostRaplZone *z, Error **errp)
     g_autofree char *enabled_path = g_strdup_printf("%s/enabled", z->dir);
     HostPowerZonePolicy *zp;
     HostPowerConstraintList **tail;
-    Error *err = NULL;
     uint64_t enabled;
-    int ret;
 
     if (!host_rapl_constraints(z, &constraints, errp)) {
         return NULL;
@@ -73,17 +71,12 @@ static HostPowerZonePolicy *zone_policy(HostRaplZone *z, Error **errp)
     zp->zone = g_strdup(z->name);
     zp->has_package = z->package >= 0;
     zp->package = z->package;
-    ret = host_sysfs_read_u64(enabled_path, &enabled, &err);
-    if (ret == 0) {
-        zp->has_enabled = true;
-        zp->enabled = enabled != 0;
-    } else if (ret == -ENOENT) {
-        error_free(err);
-    } else {
-        error_propagate(errp, err);
+    if (host_sysfs_read_opt_u64(enabled_path, &zp->has_enabled, &enabled,
+                                errp) < 0) {
         qapi_free_HostPowerZonePolicy(zp);
         return NULL;
     }
+    zp->enabled = zp->has_enabled && enabled != 0;
     tail = &zp->constraints;
     for (guint i = 0; i < constraints->len; i++) {
         HostRaplConstraint *c = g_ptr_array_index(constraints, i);

@@ -47,16 +47,9 @@ static int read_u64(const char *root, unsigned cpu, const char *file,
 static int read_opt_u64(const char *root, unsigned cpu, const char *file,
                         bool *has, uint64_t *v, Error **errp)
 {
-    Error *err = NULL;
-    int ret = read_u64(root, cpu, file, v, &err);
+    g_autofree char *path = cpufreq_path(root, cpu, file);
 
-    *has = ret == 0;
-    if (ret == -ENOENT) {
-        error_free(err);
-        return 0;
-    }
-    error_propagate(errp, err);
-    return ret;
+    return host_sysfs_read_opt_u64(path, has, v, errp);
 }
 
 /* Space-separated words, e.g. "performance powersave\n" (trailing space). */
@@ -330,7 +323,6 @@ int host_pstate_read(const char *root, HostPstate **out, Error **errp)
     g_autofree char *max = pstate_path(root, "max_perf_pct");
     g_autofree char *min = pstate_path(root, "min_perf_pct");
     g_autofree char *turbo = pstate_path(root, "no_turbo");
-    Error *err = NULL;
     uint64_t v;
     int ret;
 
@@ -348,16 +340,11 @@ int host_pstate_read(const char *root, HostPstate **out, Error **errp)
     if (ret) {
         return ret == -ENOENT ? -EIO : ret;
     }
-    ret = host_sysfs_read_u64(turbo, &v, &err);
-    if (ret == 0) {
-        p->has_no_turbo = true;
-        p->no_turbo = v != 0;
-    } else if (ret == -ENOENT) {
-        error_free(err);
-    } else {
-        error_propagate(errp, err);
+    ret = host_sysfs_read_opt_u64(turbo, &p->has_no_turbo, &v, errp);
+    if (ret) {
         return ret;
     }
+    p->no_turbo = p->has_no_turbo && v != 0;
     *out = g_steal_pointer(&p);
     return 0;
 }

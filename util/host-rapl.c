@@ -193,16 +193,8 @@ static int read_opt_u64(const char *dir, const char *file, bool *has,
                         uint64_t *v, Error **errp)
 {
     g_autofree char *path = g_strdup_printf("%s/%s", dir, file);
-    Error *err = NULL;
-    int ret = host_sysfs_read_u64(path, v, &err);
 
-    *has = ret == 0;
-    if (ret == -ENOENT) {
-        error_free(err);
-        return 0;
-    }
-    error_propagate(errp, err);
-    return ret;
+    return host_sysfs_read_opt_u64(path, has, v, errp);
 }
 
 bool host_rapl_constraints(HostRaplZone *zone, GPtrArray **constraints,

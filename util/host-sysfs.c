@@ -87,6 +87,21 @@ int host_sysfs_read_u64(const char *path, uint64_t *value, Error **errp)
     return 0;
 }
 
+int host_sysfs_read_opt_u64(const char *path, bool *has, uint64_t *value,
+                            Error **errp)
+{
+    Error *err = NULL;
+    int ret = host_sysfs_read_u64(path, value, &err);
+
+    *has = ret == 0;
+    if (ret == -ENOENT) {
+        error_free(err);
+        return 0;
+    }
+    error_propagate(errp, err);
+    return ret;
+}
+
 int host_sysfs_write_str(const char *path, const char *value, Error **errp)
 {
     size_t len = strlen(value);

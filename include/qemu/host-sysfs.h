@@ -41,6 +41,13 @@ int host_sysfs_read_str(const char *path, char **value, Error **errp);
 int host_sysfs_read_u64(const char *path, uint64_t *value, Error **errp);
 
 /*
+ * An optional value: an absent file sets @has to false and is no error;
+ * any other failure is.  Returns 0 or -errno.
+ */
+int host_sysfs_read_opt_u64(const char *path, bool *has, uint64_t *value,
+                            Error **errp);
+
+/*
  * Parse a decimal unsigned 64-bit value: digits only, no sign, no
  * whitespace, no base prefix, no overflow.
  */

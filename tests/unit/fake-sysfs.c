@@ -50,16 +50,22 @@ void fake_sysfs_write(const char *root, const char *rel, const char *content)
     g_assert_no_error(err);
 }
 
+static void G_GNUC_PRINTF(3, 0) vwrite(const char *root, const char *rel,
+                                        const char *fmt, va_list ap)
+{
+    g_autofree char *content = g_strdup_vprintf(fmt, ap);
+
+    fake_sysfs_write(root, rel, content);
+}
+
 void fake_sysfs_printf(const char *root, const char *rel, const char *fmt,
                        ...)
 {
-    g_autofree char *content = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    content = g_strdup_vprintf(fmt, ap);
+    vwrite(root, rel, fmt, ap);
     va_end(ap);
-    fake_sysfs_write(root, rel, content);
 }
 
 char *fake_sysfs_read(const char *root, const char *rel)
@@ -121,13 +127,11 @@ static void G_GNUC_PRINTF(4, 5) put(const char *root, const char *dir,
                                     const char *name, const char *fmt, ...)
 {
     g_autofree char *rel = g_strdup_printf("%s/%s", dir, name);
-    g_autofree char *content = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    content = g_strdup_vprintf(fmt, ap);
+    vwrite(root, rel, fmt, ap);
     va_end(ap);
-    fake_sysfs_write(root, rel, content);
 }
 
 void fake_sysfs_host(const char *root, int cpus, int packages, bool pstate)

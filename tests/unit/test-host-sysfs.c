@@ -99,6 +99,33 @@ static void test_read(void)
     fake_sysfs_free(root);
 }
 
+/* Optional files: absent is no error, anything else wrong is. */
+static void test_read_optional(void)
+{
+    char *root = fake_sysfs_new();
+    g_autofree char *absent = g_strdup_printf("%s/absent", root);
+    g_autofree char *good = g_strdup_printf("%s/good", root);
+    g_autofree char *junk = g_strdup_printf("%s/junk", root);
+    Error *err = NULL;
+    uint64_t v = 0;
+    bool has = true;
+
+    g_assert_cmpint(host_sysfs_read_opt_u64(absent, &has, &v, &error_abort),
+                    ==, 0);
+    g_assert_false(has);
+    fake_sysfs_write(root, "good", "7\n");
+    g_assert_cmpint(host_sysfs_read_opt_u64(good, &has, &v, &error_abort),
+                    ==, 0);
+    g_assert_true(has);
+    g_assert_cmpuint(v, ==, 7);
+    fake_sysfs_write(root, "junk", "seven\n");
+    g_assert_cmpint(host_sysfs_read_opt_u64(junk, &has, &v, &err), ==,
+                    -EINVAL);
+    g_assert_false(has);
+    error_free_or_abort(&err);
+    fake_sysfs_free(root);
+}
+
 static void test_read_limits(void)
 {
     char *root = fake_sysfs_new();
@@ -259,6 +286,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/host-sysfs/parse-u64", test_parse_u64);
     g_test_add_func("/host-sysfs/read", test_read);
+    g_test_add_func("/host-sysfs/read-optional", test_read_optional);
     g_test_add_func("/host-sysfs/read-limits", test_read_limits);
     g_test_add_func("/host-sysfs/permission-denied", test_permission_denied);
     g_test_add_func("/host-sysfs/write", test_write);
