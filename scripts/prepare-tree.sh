@@ -29,9 +29,10 @@ die() {
 
 [ -f "$src/VERSION" ] || die "no pristine tree in $src (run scripts/fetch-qemu.sh)"
 
+# (no automatic gc: repacking a whole QEMU tree would compete with the build)
 g() {
     git -C "$tree" -c user.name=qemu-power -c user.email=qemu-power@localhost \
-        -c core.autocrlf=false "$@"
+        -c core.autocrlf=false -c gc.auto=0 "$@"
 }
 
 if [ ! -d "$tree/.git" ]; then
