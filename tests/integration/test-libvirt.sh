@@ -21,27 +21,7 @@ uri=qemu:///system
 doms="qp-spin qp-idle"
 interval=${LIBVIRT_TEST_INTERVAL:-1}
 
-passed=0
-failed=0
-ok() {
-    echo "ok - $*"
-    passed=$((passed + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    failed=$((failed + 1))
-}
-# check DESCRIPTION CMD...: one result line from CMD's exit status; CMD's
-# output (a reason or a measurement) is appended to the description.
-check() {
-    desc=$1
-    shift
-    if out=$("$@" 2>&1); then
-        ok "$desc${out:+: $out}"
-    else
-        not_ok "$desc${out:+: $out}"
-    fi
-}
+. "$here/results.sh"
 
 virsh_() {
     virsh -q -c "$uri" "$@"
@@ -67,14 +47,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-summary() {
-    echo "libvirt: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-}
 # bail REASON: a failed check that makes the rest pointless
 bail() {
     not_ok "$*"
-    summary || exit 1
+    summary libvirt || exit 1
 }
 
 for t in virsh libvirtd python3; do
@@ -183,13 +159,7 @@ done
 # shellcheck disable=SC2086
 python3 "$here/libvirt-checks.py" "$dir" $doms >"$dir/checks.out" ||
     not_ok "libvirt-checks.py failed"
-while IFS= read -r line; do
-    case $line in
-    "ok - "*) ok "${line#ok - }" ;;
-    "not ok - "*) not_ok "${line#not ok - }" ;;
-    *) echo "$line" ;;
-    esac
-done <"$dir/checks.out"
+collect "$dir/checks.out"
 
 # qemu-powerd finds both domains through libvirt and attributes power to
 # them by name (estimated energy: this host may have no RAPL).
@@ -218,4 +188,4 @@ PY
 }
 check "qemu-powerd --libvirt attributes power to both domains" powerd_check
 
-summary
+summary libvirt

@@ -32,35 +32,8 @@ powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
 all="a b c d e f g h i"
 
-passed=0
-failed=0
-ok() {
-    echo "ok - $*"
-    passed=$((passed + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    failed=$((failed + 1))
-}
-note() {
-    echo "# $*"
-}
-# result DESCRIPTION CMD...: ok if CMD succeeds
-result() {
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-# collect FILE: count the result lines of a powerd-checks.py run
-collect() {
-    while IFS= read -r line; do
-        case $line in
-        "ok - "*) ok "${line#ok - }" ;;
-        "not ok - "*) not_ok "${line#not ok - }" ;;
-        *) echo "$line" ;;
-        esac
-    done <"$1"
-}
+. "$here/results.sh"
+
 # checks SCENARIO ARGS...: run powerd-checks.py, count its results
 checks() {
     python3 "$here/powerd-checks.py" "$@" >"$dir/checks.out" 2>&1 ||
@@ -712,10 +685,6 @@ EOF
 
 # --- main ---
 
-summary() {
-    echo "powerd: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-}
 
 sel=${*:-$all}
 for x in $sel; do
@@ -728,7 +697,7 @@ mkdir -p "$dir"
 for t in "$qemu" "$powerd"; do
     if [ ! -x "$t" ]; then
         not_ok "$t not found; build it first"
-        summary
+        summary powerd
         exit 1
     fi
 done
@@ -741,4 +710,4 @@ for x in $sel; do
     "sc_$x"
 done
 note "all scenarios took $(($(date +%s) - t0)) s"
-summary
+summary powerd
