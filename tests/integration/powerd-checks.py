@@ -285,6 +285,20 @@ def near(x, want, rel, what):
 
 # --- the scenarios ---
 
+def load_lines(a, what):
+    """
+    The JSON lines of a.out, with a result line @what saying whether
+    there are a.count of them; None when there is nothing to check.
+    """
+    try:
+        objs = load(a.out)
+    except Bad as e:
+        result('every line is JSON', False, str(e))
+        return None
+    result(what, len(objs) == a.count, '%d lines' % len(objs))
+    return objs or None
+
+
 def sc_once(a):
     """a: --once --format json, spinning and halted VMs, fake RAPL."""
     try:
@@ -403,16 +417,10 @@ def sc_once(a):
 
 def sc_live(a):
     """b: live --format json --count N."""
-    try:
-        objs = load(a.out)
-    except Bad as e:
-        result('every line is JSON', False, str(e))
-        return
-    result('every line is JSON', True, '%d lines' % len(objs))
-    result('--count %d gives %d lines' % (a.count, a.count),
-           len(objs) == a.count, '%d lines' % len(objs))
+    objs = load_lines(a, '--count %d gives %d lines' % (a.count, a.count))
     if not objs:
         return
+    result('every line is JSON', True, '%d lines' % len(objs))
     each_line('energy_source %s, estimated false in every line' % a.source,
               objs, header, a.source, False)
     each_line('VM members well-formed in every line', objs, vm_fields)
@@ -474,13 +482,7 @@ def sc_live(a):
 
 def sc_faults(a):
     """c: SIGKILL, SIGSTOP/SIGCONT, a late VM, a RAPL wrap."""
-    try:
-        objs = load(a.out)
-    except Bad as e:
-        result('every line is JSON', False, str(e))
-        return
-    result('daemon kept running: --count %d lines' % a.count,
-           len(objs) == a.count, '%d lines' % len(objs))
+    objs = load_lines(a, 'daemon kept running: --count %d lines' % a.count)
     if not objs:
         return
     ev = {}
@@ -606,13 +608,7 @@ def sc_faults(a):
 
 def sc_fakes(a):
     """d: fake QMP servers with bad replies next to a good real VM."""
-    try:
-        objs = load(a.out)
-    except Bad as e:
-        result('every line is JSON', False, str(e))
-        return
-    result('%d lines' % a.count, len(objs) == a.count,
-           '%d lines' % len(objs))
+    objs = load_lines(a, '%d lines' % a.count)
     if not objs:
         return
     each_line('VM members well-formed in every line', objs, vm_fields)
@@ -665,13 +661,7 @@ def sc_fakes(a):
 
 def sc_estimate(a):
     """e: --energy-source estimate."""
-    try:
-        objs = load(a.out)
-    except Bad as e:
-        result('every line is JSON', False, str(e))
-        return
-    result('%d lines' % a.count, len(objs) == a.count,
-           '%d lines' % len(objs))
+    objs = load_lines(a, '%d lines' % a.count)
     if not objs:
         return
     each_line('energy_source estimate, estimated true in every line',
