@@ -200,12 +200,15 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         case OPT_ONCE:
             pd->once = true;
             break;
-        case OPT_COUNT:
-            pd->count = parse_positive("--count", optarg, 1);
-            if (pd->count != parse_positive("--count", optarg, 1)) {
-                usage_error("--count wants a whole number");
+        case OPT_COUNT: {
+            double n = parse_positive("--count", optarg, 1);
+
+            if (n != floor(n) || n > LONG_MAX) {
+                usage_error("--count wants a whole number, not '%s'", optarg);
             }
+            pd->count = n;
             break;
+        }
         case OPT_FORMAT:
             pd->format = !strcmp(optarg, "table") ? FORMAT_TABLE :
                 !strcmp(optarg, "json") ? FORMAT_JSON :

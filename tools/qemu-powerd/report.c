@@ -214,6 +214,32 @@ static void vm_labels(GString *o, const Vm *vm)
     append_quoted(o, vm->uuid);
 }
 
+static double vm_up(const Vm *vm)
+{
+    return vm->status != VM_FAILED;
+}
+
+static double vm_share(const Vm *vm)
+{
+    return vm->share;
+}
+
+/* A gauge with one value per VM. */
+static void vm_gauge(GString *o, const Report *r, const char *name,
+                     const char *help, double (*value)(const Vm *))
+{
+    metric_head(o, name, "gauge", help);
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append(o, name);
+        vm_labels(o, vm);
+        g_string_append(o, "} ");
+        append_num(o, value(vm));
+        g_string_append_c(o, '\n');
+    }
+}
+
 char *report_metrics(const Report *r)
 {
     GString *o = g_string_new("");
@@ -261,26 +287,10 @@ char *report_metrics(const Report *r)
     append_num(o, r->poll_s);
     g_string_append_c(o, '\n');
 
-    metric_head(o, "qemu_power_vm_up", "gauge",
-                "1 if the VM answered the last poll.");
-    for (guint i = 0; i < r->vms->len; i++) {
-        const Vm *vm = g_ptr_array_index(r->vms, i);
-
-        g_string_append(o, "qemu_power_vm_up");
-        vm_labels(o, vm);
-        g_string_append_printf(o, "} %d\n", vm->status != VM_FAILED);
-    }
-    metric_head(o, "qemu_power_vm_share", "gauge",
-                "The VM's share of the host's work.");
-    for (guint i = 0; i < r->vms->len; i++) {
-        const Vm *vm = g_ptr_array_index(r->vms, i);
-
-        g_string_append(o, "qemu_power_vm_share");
-        vm_labels(o, vm);
-        g_string_append(o, "} ");
-        append_num(o, vm->share);
-        g_string_append_c(o, '\n');
-    }
+    vm_gauge(o, r, "qemu_power_vm_up", "1 if the VM answered the last poll.",
+             vm_up);
+    vm_gauge(o, r, "qemu_power_vm_share", "The VM's share of the host's work.",
+             vm_share);
     for (int energy = 0; energy < 2; energy++) {
         const char *name = energy ? "qemu_power_vm_energy_joules_total" :
             "qemu_power_vm_watts";
