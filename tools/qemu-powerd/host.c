@@ -38,19 +38,6 @@ bool host_open(Host *h, const HostOptions *opts, Error **errp)
     return true;
 }
 
-void host_close(Host *h)
-{
-    host_energy_free(h->energy);
-    g_strfreev(h->zone_names);
-    if (h->cycles) {
-        for (guint i = 0; i < h->cycles->len; i++) {
-            task_counter_close(&g_array_index(h->cycles, TaskCounter, i));
-        }
-        g_array_free(h->cycles, true);
-    }
-    memset(h, 0, sizeof(*h));
-}
-
 const char *host_energy_label(const Host *h)
 {
     return h->energy ? host_energy_source_name(h->energy->source) :

@@ -39,7 +39,6 @@ typedef struct HostSample {
 } HostSample;
 
 bool host_open(Host *h, const HostOptions *opts, Error **errp);
-void host_close(Host *h);
 const char *host_energy_label(const Host *h);
 
 /* Measure now; with @want_cycles also all CPUs' cycles. */

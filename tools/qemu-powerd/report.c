@@ -8,7 +8,7 @@
 #include <math.h>
 #include "report.h"
 
-const char *vm_status_name(VmStatus s)
+static const char *vm_status_name(VmStatus s)
 {
     static const char *const names[] = {
         [VM_NEW] = "new", [VM_OK] = "ok", [VM_FAILED] = "failed",

@@ -38,6 +38,5 @@ char *report_table(const Report *r);
 char *report_csv(const Report *r, bool header);
 char *report_metrics(const Report *r);
 
-const char *vm_status_name(VmStatus s);
 
 #endif

@@ -35,7 +35,7 @@ static bool get_uint(QDict *d, const char *key, uint64_t *v, Error **errp)
     return true;
 }
 
-bool vm_sample_parse_return(QDict *ret, VmSample *s, Error **errp)
+static bool parse_return(QDict *ret, VmSample *s, Error **errp)
 {
     QString *src = qobject_to(QString, qdict_get(ret, "counter-source"));
     QString *unit = qobject_to(QString, qdict_get(ret, "counter-unit"));
@@ -86,7 +86,7 @@ static bool parse_reply(QObject *obj, VmSample *s, Error **errp)
         error_setg(errp, "Reply has no 'return' object");
         return false;
     }
-    return vm_sample_parse_return(ret, s, errp);
+    return parse_return(ret, s, errp);
 }
 
 bool vm_sample_parse(const char *reply, VmSample *s, Error **errp)

@@ -24,7 +24,4 @@ void vm_sample_clear(VmSample *s);
  */
 bool vm_sample_parse(const char *reply, VmSample *s, Error **errp);
 
-/* The same from the "return" object itself. */
-bool vm_sample_parse_return(QDict *ret, VmSample *s, Error **errp);
-
 #endif

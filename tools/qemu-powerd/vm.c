@@ -16,6 +16,15 @@
 #include "qobject/qjson.h"
 #include "vm.h"
 
+static void vm_qmp_disconnect(Vm *vm)
+{
+    if (vm->fd >= 0) {
+        close(vm->fd);
+        vm->fd = -1;
+    }
+    g_string_truncate(vm->inbuf, 0);
+}
+
 Vm *vm_new(const char *key, size_t nzones)
 {
     Vm *vm = g_new0(Vm, 1);
@@ -49,15 +58,6 @@ void vm_free(Vm *vm)
     g_free(vm->watts);
     g_free(vm->energy_j);
     g_free(vm);
-}
-
-void vm_qmp_disconnect(Vm *vm)
-{
-    if (vm->fd >= 0) {
-        close(vm->fd);
-        vm->fd = -1;
-    }
-    g_string_truncate(vm->inbuf, 0);
 }
 
 /* One line from the socket, waiting no later than @deadline. */

@@ -63,7 +63,6 @@ void vm_free(Vm *vm);
  * microseconds).  Runs in a worker thread.  Returns the reply line.
  */
 char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp);
-void vm_qmp_disconnect(Vm *vm);
 
 /* libvirt */
 virConnectPtr vm_libvirt_open(const char *uri, Error **errp);
