@@ -23,9 +23,23 @@ char *host_sysfs_path(const char *root, const char *fmt, ...)
                        NULL);
 }
 
+bool host_sysfs_parse_str(const char *buf, size_t len, char **value,
+                          Error **errp)
+{
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+    }
+    if (memchr(buf, '\0', len)) {
+        error_setg(errp, "the value holds a NUL byte");
+        return false;
+    }
+    *value = g_strndup(buf, len);
+    return true;
+}
+
 int host_sysfs_read_str(const char *path, char **value, Error **errp)
 {
-    g_autofree char *buf = g_malloc(HOST_SYSFS_VALUE_MAX + 2);
+    g_autofree char *buf = g_malloc(HOST_SYSFS_VALUE_MAX + 1);
     ssize_t n;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int ret;
@@ -48,15 +62,10 @@ int host_sysfs_read_str(const char *path, char **value, Error **errp)
                    HOST_SYSFS_VALUE_MAX);
         return -EFBIG;
     }
-    buf[n] = '\0';
-    if (n > 0 && buf[n - 1] == '\n') {
-        buf[n - 1] = '\0';
-    }
-    if (strlen(buf) != (n > 0 && buf[n - 1] == '\0' ? n - 1 : n)) {
-        error_setg(errp, "'%s' holds a NUL byte", path);
+    if (!host_sysfs_parse_str(buf, n, value, errp)) {
+        error_prepend(errp, "In '%s': ", path);
         return -EINVAL;
     }
-    *value = g_steal_pointer(&buf);
     return 0;
 }
 

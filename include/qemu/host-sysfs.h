@@ -37,6 +37,14 @@ char *host_sysfs_path(const char *root, const char *fmt, ...)
  */
 int host_sysfs_read_str(const char *path, char **value, Error **errp);
 
+/*
+ * The value in the @len bytes that one read of a file gave at @buf (not
+ * NUL-terminated), as a new string: exactly one trailing newline removed,
+ * a NUL byte anywhere refused.
+ */
+bool host_sysfs_parse_str(const char *buf, size_t len, char **value,
+                          Error **errp);
+
 /* Read a decimal unsigned value (see host_sysfs_parse_u64). */
 int host_sysfs_read_u64(const char *path, uint64_t *value, Error **errp);
 

@@ -46,6 +46,45 @@ static void test_parse_u64(void)
     }
 }
 
+/* What one read() gave, byte for byte, and the value made of it. */
+static void test_parse_str(void)
+{
+    static const struct {
+        const char *buf;
+        size_t len;
+        const char *value;          /* NULL: refused */
+    } cases[] = {
+        { "123\n", 4, "123" },
+        { "123", 3, "123" },
+        { "123\n\n", 5, "123\n" },  /* only one newline is stripped */
+        { "a\nb", 3, "a\nb" },
+        { "\n", 1, "" },
+        { "", 0, "" },
+        { " 1\n", 3, " 1" },         /* whitespace is the parsers' business */
+        { "1\0002", 3, NULL },       /* NUL in the middle */
+        { "1\000", 2, NULL },        /* last */
+        { "1\000\n", 3, NULL },      /* before the newline */
+        { "\000", 1, NULL },
+        { "\n\000", 2, NULL },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *value = NULL;
+        Error *err = NULL;
+        bool ok = host_sysfs_parse_str(cases[i].buf, cases[i].len, &value,
+                                       &err);
+
+        g_assert_cmpint(ok, ==, cases[i].value != NULL);
+        if (ok) {
+            g_assert_cmpstr(value, ==, cases[i].value);
+        } else {
+            g_assert_null(value);
+            g_assert_nonnull(strstr(error_get_pretty(err), "NUL"));
+            error_free_or_abort(&err);
+        }
+    }
+}
+
 static void test_read(void)
 {
     static const struct {
@@ -146,6 +185,11 @@ static void test_read_limits(void)
 
     g_assert_true(g_file_set_contents(nul, "1\0002", 3, NULL));
     g_assert_cmpint(host_sysfs_read_str(nul, &str, &err), ==, -EINVAL);
+    error_free_or_abort(&err);
+    /* a NUL as the last byte is no better than one in the middle */
+    g_assert_true(g_file_set_contents(nul, "1\000", 2, NULL));
+    g_assert_cmpint(host_sysfs_read_str(nul, &str, &err), ==, -EINVAL);
+    g_assert_nonnull(strstr(error_get_pretty(err), nul));
     error_free_or_abort(&err);
     fake_sysfs_free(root);
 }
@@ -285,6 +329,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/host-sysfs/parse-u64", test_parse_u64);
+    g_test_add_func("/host-sysfs/parse-str", test_parse_str);
     g_test_add_func("/host-sysfs/read", test_read);
     g_test_add_func("/host-sysfs/read-optional", test_read_optional);
     g_test_add_func("/host-sysfs/read-limits", test_read_limits);
