@@ -67,36 +67,44 @@ static char **split_words(const char *text)
     return (char **)g_ptr_array_free(words, false);
 }
 
+bool host_cpufreq_parse_frequencies(const char *text, GArray **freqs,
+                                    Error **errp)
+{
+    g_auto(GStrv) words = split_words(text);
+    g_autoptr(GArray) list = g_array_new(false, false, sizeof(uint64_t));
+
+    for (int i = 0; words[i]; i++) {
+        uint64_t f;
+
+        if (!host_sysfs_parse_u64(words[i], &f, errp)) {
+            return false;
+        }
+        g_array_append_val(list, f);
+    }
+    *freqs = g_steal_pointer(&list);
+    return true;
+}
+
 static int read_frequencies(const char *root, unsigned cpu, GArray **out,
                             Error **errp)
 {
     g_autofree char *text = NULL;
-    g_auto(GStrv) words = NULL;
     Error *err = NULL;
     int ret = read_str(root, cpu, "scaling_available_frequencies", &text,
                        &err);
 
+    *out = NULL;
     if (ret == -ENOENT) {
         error_free(err);
-        *out = NULL;
         return 0;
     }
     if (ret < 0) {
         error_propagate(errp, err);
         return ret;
     }
-    words = split_words(text);
-    *out = g_array_new(false, false, sizeof(uint64_t));
-    for (int i = 0; words[i]; i++) {
-        uint64_t f;
-
-        if (!host_sysfs_parse_u64(words[i], &f, errp)) {
-            error_prepend(errp, "CPU %u's available frequencies: ", cpu);
-            g_array_free(*out, true);
-            *out = NULL;
-            return -EINVAL;
-        }
-        g_array_append_val(*out, f);
+    if (!host_cpufreq_parse_frequencies(text, out, errp)) {
+        error_prepend(errp, "CPU %u's available frequencies: ", cpu);
+        return -EINVAL;
     }
     return 0;
 }

@@ -39,6 +39,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostCpufreq, host_cpufreq_free)
 int host_cpufreq_read(const char *root, unsigned cpu, HostCpufreq **out,
                       Error **errp);
 
+/*
+ * Parse scaling_available_frequencies, decimal kHz values separated by
+ * spaces (the kernel ends the list with one), into an array of uint64_t
+ * in the order given.
+ */
+bool host_cpufreq_parse_frequencies(const char *text, GArray **freqs,
+                                    Error **errp);
+
 /* A change of one CPU's policy; unset members stay as they are. */
 typedef struct HostCpufreqRequest {
     const char *governor;

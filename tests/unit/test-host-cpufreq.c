@@ -54,6 +54,44 @@ static void test_read(void)
     fake_sysfs_free(root);
 }
 
+static void test_parse_frequencies(void)
+{
+    static const struct {
+        const char *text;
+        const char *expect;         /* NULL: invalid */
+    } cases[] = {
+        { "3000000 2400000 1200000 ", "3000000 2400000 1200000" },
+        { "1200000", "1200000" },
+        { "", "" },
+        { " ", "" },
+        { "1  2", "1 2" },
+        { "1200000 fast", NULL },
+        { "1200000\t2400000", NULL },   /* spaces only */
+        { "1200000\n", NULL },          /* the reader strips it */
+        { "-1", NULL },
+        { "18446744073709551616", NULL },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autoptr(GArray) freqs = NULL;
+        g_autoptr(GString) got = g_string_new("");
+        Error *err = NULL;
+        bool ok = host_cpufreq_parse_frequencies(cases[i].text, &freqs, &err);
+
+        g_assert_cmpint(ok, ==, cases[i].expect != NULL);
+        if (!ok) {
+            g_assert_null(freqs);
+            error_free_or_abort(&err);
+            continue;
+        }
+        for (guint j = 0; j < freqs->len; j++) {
+            g_string_append_printf(got, "%s%" PRIu64, j ? " " : "",
+                                   g_array_index(freqs, uint64_t, j));
+        }
+        g_assert_cmpstr(got->str, ==, cases[i].expect);
+    }
+}
+
 static void test_validate(void)
 {
     static const struct {
@@ -234,6 +272,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/host-cpufreq/read", test_read);
+    g_test_add_func("/host-cpufreq/parse-frequencies",
+                    test_parse_frequencies);
     g_test_add_func("/host-cpufreq/validate", test_validate);
     g_test_add_func("/host-cpufreq/apply", test_apply);
     g_test_add_func("/host-cpufreq/pstate", test_pstate);
