@@ -11,6 +11,23 @@
 #include "qapi/qapi-commands-power.h"
 #include "qemu/host-sysfs.h"
 #include "qobject/qdict.h"
+#include "power-internal.h"
+
+static void hmp_print_sampling(Monitor *mon)
+{
+    g_autoptr(PowerSampling) st = power_sampling_state();
+
+    if (st->active) {
+        monitor_printf(mon, "sampling: every %" PRIu32 " ms, lease %" PRIu32
+                       " ms (%" PRIu32 " ms left), host energy %s, %"
+                       PRIu64 " samples\n", st->interval_ms, st->lease_ms,
+                       st->lease_left_ms, st->host_energy ? "on" : "off",
+                       st->samples);
+    } else {
+        monitor_printf(mon, "sampling: off (%s), %" PRIu64 " samples\n",
+                       PowerSamplingStop_str(st->stop_reason), st->samples);
+    }
+}
 
 void hmp_info_power(Monitor *mon, const QDict *qdict)
 {
@@ -54,6 +71,7 @@ void hmp_info_power(Monitor *mon, const QDict *qdict)
                        z->value->energy_uj,
                        PowerEnergySource_str(z->value->source));
     }
+    hmp_print_sampling(mon);
 }
 
 void hmp_info_host_power_policy(Monitor *mon, const QDict *qdict)

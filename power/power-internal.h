@@ -18,8 +18,11 @@
  */
 bool power_counters_configure(PowerCounterMode mode, Error **errp);
 
-/* Fill @info's counter members and vCPU list from one pass of reads. */
-void power_counters_snapshot(PowerInfo *info);
+/*
+ * Fill @info's timestamp, counter members and vCPU list from one pass
+ * of reads.
+ */
+void power_counters_snapshot(PowerCounts *info);
 
 /* host-power.c: the host-power object's settings */
 
@@ -41,5 +44,10 @@ PowerHostEnergy *power_host_energy_snapshot(void);
 
 /* Forget the energy counters (the sysfs root changed). */
 void power_host_energy_reset(void);
+
+/* power-sampling.c */
+
+/* The sampling state, for query-power-sampling and "info power". */
+PowerSampling *power_sampling_state(void);
 
 #endif

@@ -273,7 +273,15 @@ static uint64_t read_instance(void)
     return counters.instance_last;
 }
 
-void power_counters_snapshot(PowerInfo *info)
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+}
+
+void power_counters_snapshot(PowerCounts *info)
 {
     PowerVcpuList **tail = &info->vcpus;
     uint64_t vcpu_count = counters.retired;
@@ -283,6 +291,7 @@ void power_counters_snapshot(PowerInfo *info)
 
     assert(bql_locked());
     ensure_configured();
+    info->timestamp_ns = monotonic_ns();
     if (counters.available) {
         g_hash_table_iter_init(&iter, counters.threads);
         while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&t)) {
