@@ -49,32 +49,46 @@ void host_rapl_constraint_free(HostRaplConstraint *c)
     }
 }
 
-/* "intel-rapl:N" or "intel-rapl:N:M", nothing else. */
-static bool parse_zone_dir(const char *d, unsigned *index, unsigned *sub,
-                           bool *is_sub)
+/* A decimal index as the kernel prints it: no sign, no leading zero. */
+static bool parse_index(const char **p, unsigned *v)
+{
+    const char *s = *p;
+    uint64_t n = 0;
+
+    if (!g_ascii_isdigit(s[0]) || (s[0] == '0' && g_ascii_isdigit(s[1]))) {
+        return false;
+    }
+    for (; g_ascii_isdigit(*s); s++) {
+        n = n * 10 + (*s - '0');
+        if (n > UINT_MAX) {
+            return false;
+        }
+    }
+    *p = s;
+    *v = n;
+    return true;
+}
+
+bool host_rapl_parse_zone_dir(const char *d, unsigned *index, unsigned *sub,
+                              bool *is_sub)
 {
     const char *p;
-    uint64_t v;
 
     if (!g_str_has_prefix(d, "intel-rapl:")) {
         return false;
     }
     p = d + strlen("intel-rapl:");
-    if (qemu_strtou64(p, &p, 10, &v) < 0 || v > UINT_MAX ||
-        !g_ascii_isdigit(d[strlen("intel-rapl:")])) {
+    if (!parse_index(&p, index)) {
         return false;
     }
-    *index = v;
     *is_sub = *p == ':';
-    if (!*is_sub) {
-        return *p == '\0';
+    if (*is_sub) {
+        p++;
+        if (!parse_index(&p, sub)) {
+            return false;
+        }
     }
-    if (!g_ascii_isdigit(p[1]) || qemu_strtou64(p + 1, &p, 10, &v) < 0 ||
-        v > UINT_MAX || *p) {
-        return false;
-    }
-    *sub = v;
-    return true;
+    return *p == '\0';
 }
 
 static gint cmp_zone(gconstpointer a, gconstpointer b)
@@ -140,7 +154,8 @@ bool host_rapl_zones(const char *root, GPtrArray **zones, Error **errp)
         g_autoptr(HostRaplZone) z = g_new0(HostRaplZone, 1);
         g_autofree char *name_path = NULL;
 
-        if (!parse_zone_dir(d, &z->index, &z->subindex, &z->is_subzone)) {
+        if (!host_rapl_parse_zone_dir(d, &z->index, &z->subindex,
+                                      &z->is_subzone)) {
             continue;           /* intel-rapl-mmio, dtpm, ... */
         }
         z->dir = g_strdup_printf("%s/%s", base, d);

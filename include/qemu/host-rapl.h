@@ -46,6 +46,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostRaplZone, host_rapl_zone_free)
  */
 bool host_rapl_zones(const char *root, GPtrArray **zones, Error **errp);
 
+/*
+ * A powercap directory name: "intel-rapl:N" (@is_sub false) or
+ * "intel-rapl:N:M" (@is_sub true, @sub set), in decimal as the kernel
+ * prints it (no leading zero: "intel-rapl:01" is not zone 1), nothing else.
+ */
+bool host_rapl_parse_zone_dir(const char *d, unsigned *index, unsigned *sub,
+                              bool *is_sub);
+
 /* The zone called exactly @name, or NULL. */
 HostRaplZone *host_rapl_find_zone(GPtrArray *zones, const char *name);
 

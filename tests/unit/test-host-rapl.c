@@ -89,6 +89,45 @@ static void test_perf_parsers(void)
     }
 }
 
+static void test_parse_zone_dir(void)
+{
+    static const struct {
+        const char *name;
+        bool ok, is_sub;
+        unsigned index, sub;
+    } cases[] = {
+        { "intel-rapl:0", true, false, 0 },
+        { "intel-rapl:12", true, false, 12 },
+        { "intel-rapl:1:0", true, true, 1, 0 },
+        { "intel-rapl:4294967295:3", true, true, UINT_MAX, 3 },
+        { "intel-rapl:4294967296", false },
+        { "intel-rapl:01", false },         /* not how the kernel names it */
+        { "intel-rapl:1:00", false },
+        { "intel-rapl:", false },
+        { "intel-rapl:1:", false },
+        { "intel-rapl:1:2:3", false },
+        { "intel-rapl:-1", false },
+        { "intel-rapl:+1", false },
+        { "intel-rapl: 1", false },
+        { "intel-rapl:1 ", false },
+        { "intel-rapl-mmio:0", false },
+        { "dtpm", false },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        unsigned index = 0, sub = 0;
+        bool is_sub = false;
+
+        g_assert_cmpint(host_rapl_parse_zone_dir(cases[i].name, &index, &sub,
+                                                 &is_sub), ==, cases[i].ok);
+        if (cases[i].ok) {
+            g_assert_cmpuint(index, ==, cases[i].index);
+            g_assert_cmpint(is_sub, ==, cases[i].is_sub);
+            g_assert_cmpuint(sub, ==, cases[i].sub);
+        }
+    }
+}
+
 static char *zone_names(GPtrArray *zones)
 {
     GString *s = g_string_new("");
@@ -348,6 +387,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/host-rapl/delta", test_delta);
     g_test_add_func("/host-rapl/perf-parsers", test_perf_parsers);
+    g_test_add_func("/host-rapl/parse-zone-dir", test_parse_zone_dir);
     g_test_add_func("/host-rapl/zones", test_zones);
     g_test_add_func("/host-rapl/zone-order", test_zone_order);
     g_test_add_func("/host-rapl/zone-errors", test_zone_errors);
