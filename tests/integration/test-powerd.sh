@@ -16,7 +16,10 @@
 #   f  --state-file across kill -9
 #   g  --listen: promtool, and a real Prometheus scraping it
 #   h  exit codes
-#   i  --libvirt with a private libvirtd and two domains
+#   i  --libvirt with a private libvirtd and two domains, by query and
+#      by pushed samples
+#   j  push mode: event vs poll on the same VMs, fallback to polling,
+#      the lease after SIGKILL, two consumers
 # Prints one "ok - ..." or "not ok - ..." line per check, "# ..." notes,
 # and "powerd: N passed, N failed" at the end; exits non-zero if a check
 # failed.  Every process it started is stopped on exit, also on Ctrl-C;
@@ -30,7 +33,7 @@ here="$top/tests/integration"
 qemu=${QEMU:-$top/build/qemu-system-x86_64}
 powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
-all="a b c d e f g h i"
+all="a b c d e f g h i j"
 
 . "$here/results.sh"
 
@@ -146,15 +149,19 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
     accel=kvm
 fi
 
-# start_vm DIR NAME GUEST: a VM with QMP socket DIR/NAME.qmp
+# start_vm DIR NAME GUEST [ARG...]: a VM with QMP socket DIR/NAME.qmp
 start_vm() {
+    d=$1
+    n=$2
+    g=$3
+    shift 3
     # (a stale socket stays: QEMU replaces it, as on a real restart)
-    rm -f "$1/$2.pid"
-    if "$qemu" -name "$2" -M pc -accel "$accel" -cpu max -smp 1 -m 64 \
-        -nodefaults -display none -bios "$(bios "$3")" \
-        -qmp "unix:$1/$2.qmp,server=on,wait=off" \
-        -pidfile "$1/$2.pid" -daemonize; then
-        track "$(cat "$1/$2.pid")"
+    rm -f "$d/$n.pid"
+    if "$qemu" -name "$n" -M pc -accel "$accel" -cpu max -smp 1 -m 64 \
+        -nodefaults -display none -bios "$(bios "$g")" \
+        -qmp "unix:$d/$n.qmp,server=on,wait=off" \
+        -pidfile "$d/$n.pid" -daemonize "$@"; then
+        track "$(cat "$d/$n.pid")"
     else
         not_ok "start VM $2"
         return 1
@@ -674,12 +681,84 @@ EOF
     expect_rc 0 "i: --libvirt --once exits 0" "$s/out.json"
     checks libvirt "$s/out.json" --doms "${doms#,}" --spin i-spin \
         --halt i-halt
+    # the same domains pushing their samples through libvirt
+    powerd_fg "$s/events.json" 30 --libvirt "$uri" --count 4 --format json \
+        --interval 1 --energy-source powercap --sysfs-root "$s/sys" \
+        --idle-watts 20
+    expect_rc 0 "i: --libvirt in event mode, --count 4, exits 0" \
+        "$s/events.json"
+    python3 "$here/event-checks.py" libvirt "$s/events.json" --count 4 \
+        --doms i-spin,i-halt >"$dir/checks.out" 2>&1 ||
+        not_ok "i: event-checks.py libvirt failed"
+    collect "$dir/checks.out"
+    for d in i-spin i-halt; do
+        st=$(virsh -q -c "$uri" qemu-monitor-command "$d" \
+            '{"execute":"query-power-sampling"}' 2>&1)
+        result "i: $d: qemu-powerd stopped the sampling on exit" \
+            expr "$st" : '.*"stop-reason":"stopped"'
+    done
     for d in $libvirt_doms; do
         virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1
     done
     libvirt_doms=""
     sh "$here/libvirtd.sh" stop "$libvirt_dir" || not_ok "i: libvirtd stop"
     libvirt_dir=""
+    done_scenario
+}
+
+sc_j() {
+    fresh j "push mode: POWER_SAMPLE events"
+    mkdir -p "$s/b"
+    # each VM has a second QMP monitor, in $s/b, for a second consumer
+    for g in spin:j-spin half:j-half halt:j-halt; do
+        start_vm "$s" "${g#*:}" "${g%%:*}" \
+            -qmp "unix:$s/b/${g#*:}.qmp,server=on,wait=off"
+    done
+    start_fake "$s" j-fake good
+    wait_fakes "$s"
+    start_rapl "$s/sys" 60
+    sleep 0.5
+    # the same VMs, at once: events through the first monitor, polls
+    # through the second
+    powerd_bg "$s/event.json" --qmp "$s/j-*.qmp" --count 8 --format json \
+        --interval 1 --energy-source powercap --sysfs-root "$s/sys" \
+        --idle-watts 20
+    epid=$dpid
+    powerd_bg "$s/poll.json" --qmp "$s/b/j-*.qmp" --mode poll --count 8 \
+        --format json --interval 1 --energy-source powercap \
+        --sysfs-root "$s/sys" --idle-watts 20
+    wait_exit "$epid" 30
+    expect_rc 0 "j: event mode, --count 8, exits 0" "$s/event.json"
+    wait_exit "$dpid" 30
+    expect_rc 0 "j: poll mode, --count 8, exits 0" "$s/poll.json"
+    python3 "$here/event-checks.py" compare "$s/event.json" "$s/poll.json" \
+        --count 8 --vms j-spin,j-half,j-halt --fallback j-fake \
+        >"$dir/checks.out" 2>&1 || not_ok "j: event-checks.py compare failed"
+    collect "$dir/checks.out"
+
+    # a consumer killed with SIGKILL: its lease runs out
+    powerd_bg "$s/lease.json" --qmp "$s/j-halt.qmp" --lease 2 --format json \
+        --interval 0.2 --energy-source powercap --sysfs-root "$s/sys"
+    sleep 1.5
+    python3 "$here/event-checks.py" lease "$s/b/j-halt.qmp" --pid "$dpid" \
+        --lease-ms 2000 >"$dir/checks.out" 2>&1 ||
+        not_ok "j: event-checks.py lease failed"
+    collect "$dir/checks.out"
+
+    # two consumers with different intervals
+    python3 "$here/event-checks.py" consumers "$s/j-half.qmp" \
+        "$s/b/j-half.qmp" >"$dir/checks.out" 2>&1 ||
+        not_ok "j: event-checks.py consumers failed"
+    collect "$dir/checks.out"
+
+    # bad options
+    for bad in "--mode push" "--lease 0.5" "--lease 100000" \
+        "--interval 2 --lease 1"; do
+        # shellcheck disable=SC2086
+        powerd_fg "$s/bad.out" 20 $bad --qmp "$s/j-halt.qmp" \
+            --energy-source estimate
+        expect_rc 1 "j: $bad: bad options" "$s/bad.out"
+    done
     done_scenario
 }
 

@@ -174,6 +174,57 @@ static void test_sample_values(void)
     vm_sample_clear(&s);
 }
 
+static void test_sample_event(void)
+{
+    static const struct {
+        const char *line;
+        const char *error;      /* NULL: valid */
+    } cases[] = {
+        { "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, "
+          "\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": 7, "
+          "\"counter-source\": \"task-clock\", \"counter-unit\": "
+          "\"nanoseconds\", \"instance-count\": 9, \"vcpu-count\": 8, "
+          "\"vcpus\": [], \"seq\": 3, \"interval-ms\": 1000}}", NULL },
+        { "{\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": 7, "
+          "\"counter-unavailable\": \"counters are off\", \"vcpus\": [], "
+          "\"seq\": 3, \"interval-ms\": 1000}}",
+          "no counters: counters are off" },
+        { "{\"event\": \"STOP\", \"data\": {}}", "Not a POWER_SAMPLE" },
+        { "{\"event\": 5}", "Not a POWER_SAMPLE" },
+        { "{\"return\": {}}", "Not a POWER_SAMPLE" },
+        { "{\"event\": \"POWER_SAMPLE\"}", "no 'data'" },
+        { "{\"event\": \"POWER_SAMPLE\", \"data\": []}", "no 'data'" },
+        { "{\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": -7, "
+          "\"counter-source\": \"cycles\", \"counter-unit\": \"cycles\", "
+          "\"instance-count\": 9, \"vcpu-count\": 8}}", "'timestamp-ns'" },
+        { "{\"event\": \"POWER_SAMPLE\", \"data\": {", "Malformed" },
+        { "[]", "Not a POWER_SAMPLE" },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        VmSample s = { 0 };
+        Error *err = NULL;
+        bool ok = vm_sample_parse_event(cases[i].line, &s, &err);
+
+        if (ok != !cases[i].error) {
+            g_test_message("case %d: %s", i,
+                           err ? error_get_pretty(err) : "accepted");
+        }
+        g_assert_cmpint(ok, ==, !cases[i].error);
+        if (ok) {
+            g_assert_cmpuint(s.timestamp_ns, ==, 7);
+            g_assert_cmpuint(s.instance_count, ==, 9);
+            g_assert_cmpuint(s.vcpu_count, ==, 8);
+            g_assert_cmpstr(s.source, ==, "task-clock");
+        } else {
+            g_assert_nonnull(strstr(error_get_pretty(err), cases[i].error));
+            error_free(err);
+            g_assert_null(s.source);
+        }
+        vm_sample_clear(&s);
+    }
+}
+
 static void test_proc_stat(void)
 {
     uint64_t busy, total;
@@ -238,6 +289,7 @@ int main(int argc, char **argv)
     g_test_add_func("/powerd/estimate", test_estimate);
     g_test_add_func("/powerd/sample", test_sample);
     g_test_add_func("/powerd/sample-values", test_sample_values);
+    g_test_add_func("/powerd/sample-event", test_sample_event);
     g_test_add_func("/powerd/proc-stat", test_proc_stat);
     g_test_add_func("/powerd/state", test_state);
     return g_test_run();

@@ -3,22 +3,27 @@
  *
  * qemu-powerd: attribute a QEMU/KVM host's power to its VMs.
  *
- * Every interval it finds the VMs (plain QMP sockets or libvirt), asks
- * them all for query-power at once (each with a deadline, in worker
- * threads, so that a hung QEMU delays nobody), measures the host's
- * energy and activity meanwhile, and splits each zone's active power by
- * the VMs' share of the host's work.  See docs/qemu-powerd.rst.
+ * Every interval it finds the VMs (plain QMP sockets or libvirt), takes
+ * the samples they pushed as POWER_SAMPLE events or, from a QEMU without
+ * them, asks for query-power (all at once, each with a deadline, in
+ * worker threads, so that a hung QEMU delays nobody), measures the
+ * host's energy and activity meanwhile, and splits each zone's active
+ * power by the VMs' share of the host's work.  Rounds start just after
+ * CLOCK_MONOTONIC crosses a multiple of the interval, when QEMU samples.
+ * See docs/qemu-powerd.rst.
  */
 
 #include "qemu/osdep.h"
 #include <getopt.h>
 #include <math.h>
 #include <glob.h>
+#include <poll.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include "qapi/error.h"
 #include "qemu/timer.h"
 #include "attribution.h"
+#include "events.h"
 #include "host.h"
 #include "httpd.h"
 #include "report.h"
@@ -41,6 +46,8 @@ typedef struct Powerd {
     char *libvirt_uri;
     double interval_s;
     double timeout_s;
+    bool poll_only;             /* --mode poll */
+    double lease_s;
     bool once;
     long count;
     Format format;
@@ -67,21 +74,29 @@ typedef struct Powerd {
     double *idle_min;           /* per zone, lowest power seen */
     PowerdState *state;
     Httpd *httpd;
+    SampleInbox *inbox;         /* samples pushed through libvirt */
 } Powerd;
+
+typedef enum JobAction {
+    JOB_QUERY,                  /* query-power */
+    JOB_SETUP,                  /* set-power-sampling, then query-power */
+    JOB_RENEW,                  /* set-power-sampling: a new lease */
+} JobAction;
 
 typedef struct Job {
     Powerd *pd;
     Vm *vm;
+    JobAction action;
     uint64_t round;
     int64_t deadline;
 } Job;
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    stop_requested = 1;
-}
+/*
+ * SIGINT and SIGTERM are blocked in every thread and taken by the main
+ * thread while it waits for the next round.
+ */
+static sigset_t stop_signals;
+static bool stop_requested;
 
 static void die(int code, Error *err)
 {
@@ -115,10 +130,17 @@ static void help(void)
 "                         qemu:///system when no --qmp is given)\n"
 "  --qmp PATH             a QEMU QMP UNIX socket; repeatable; shell globs\n"
 "                         are expanded at every poll\n"
-"Polling:\n"
-"  --interval S           seconds between polls (default 1, at least 0.1)\n"
+"Sampling:\n"
+"  --interval S           seconds between samples (default 1, at least\n"
+"                         0.1; whole milliseconds)\n"
 "  --timeout S            how long one VM may take (default 80%% of the\n"
 "                         interval)\n"
+"  --mode MODE            auto (default): VMs push POWER_SAMPLE events\n"
+"                         where QEMU can, others are polled; poll: ask\n"
+"                         every VM with query-power every interval\n"
+"  --lease S              how long a VM keeps pushing samples unless\n"
+"                         qemu-powerd renews it (default 300; renewed\n"
+"                         every third of it)\n"
 "  --once                 two samples one interval apart, print, exit\n"
 "  --count N              stop after N intervals\n"
 "Host energy:\n"
@@ -159,13 +181,16 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     enum {
         OPT_QMP = 256, OPT_LIBVIRT, OPT_INTERVAL, OPT_TIMEOUT, OPT_ONCE,
         OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
-        OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION,
+        OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION, OPT_MODE,
+        OPT_LEASE,
     };
     static const struct option longopts[] = {
         { "qmp", required_argument, NULL, OPT_QMP },
         { "libvirt", required_argument, NULL, OPT_LIBVIRT },
         { "interval", required_argument, NULL, OPT_INTERVAL },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "mode", required_argument, NULL, OPT_MODE },
+        { "lease", required_argument, NULL, OPT_LEASE },
         { "once", no_argument, NULL, OPT_ONCE },
         { "count", required_argument, NULL, OPT_COUNT },
         { "format", required_argument, NULL, OPT_FORMAT },
@@ -196,6 +221,19 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             break;
         case OPT_TIMEOUT:
             pd->timeout_s = parse_positive("--timeout", optarg, 0.01);
+            break;
+        case OPT_MODE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "poll")) {
+                usage_error("--mode is auto or poll, not '%s'", optarg);
+            }
+            pd->poll_only = !strcmp(optarg, "poll");
+            break;
+        case OPT_LEASE:
+            pd->lease_s = parse_positive("--lease", optarg, 1);
+            if (pd->lease_s > 86400) {
+                usage_error("--lease is at most 86400 seconds, not '%s'",
+                            optarg);
+            }
             break;
         case OPT_ONCE:
             pd->once = true;
@@ -295,6 +333,13 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     if (pd->timeout_s > pd->interval_s) {
         usage_error("--timeout cannot be longer than --interval");
     }
+    /* QEMU's interval is in milliseconds: keep to the same boundaries */
+    pd->interval_s = round(pd->interval_s * 1000) / 1000;
+    if (pd->lease_s < pd->interval_s) {
+        usage_error("--lease cannot be shorter than --interval");
+    }
+    /* QEMU samples at most every hour; one sample is all --once needs */
+    pd->poll_only |= pd->once || pd->interval_s > 3600;
     if (pd->host_opts.energy_source < 0) {
         double *w = g_hash_table_lookup(pd->idle_cfg, "");
 
@@ -389,6 +434,11 @@ static void discover(Powerd *pd)
         }
         if (!pd->conn) {
             pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
+            if (pd->conn && pd->inbox &&
+                !inbox_watch(pd->inbox, pd->conn, &err)) {
+                virConnectClose(pd->conn);
+                pd->conn = NULL;
+            }
         }
         found = pd->conn ? vm_libvirt_list(pd->conn, pd->host.nzones, &err) :
             NULL;
@@ -408,6 +458,16 @@ static void discover(Powerd *pd)
             vm = g_hash_table_lookup(pd->vms, f->key);
             if (vm) {
                 vm->present = true;
+                g_mutex_lock(&pd->lock);
+                if (!vm->inflight && virDomainGetConnect(vm->dom) != pd->conn) {
+                    /* libvirt was reconnected: use the new connection */
+                    virDomainPtr old = vm->dom;
+
+                    vm->dom = f->dom;
+                    f->dom = old;
+                    vm->mode = VM_MODE_SETUP;
+                }
+                g_mutex_unlock(&pd->lock);
                 vm_free(f);
             } else {
                 add_vm(pd, f);
@@ -431,18 +491,54 @@ static void discover(Powerd *pd)
     }
 }
 
+static unsigned interval_ms(Powerd *pd)
+{
+    return lround(pd->interval_s * 1000);
+}
+
+/*
+ * Ask @vm to push samples; its mode follows from the answer.  Returns
+ * whether to go on with query-power (the first sample, or a QEMU that
+ * cannot push).
+ */
+static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
+                           int64_t deadline, Error **errp)
+{
+    unsigned lease_ms = lround(pd->lease_s * 1000);
+    VmSampling r = vm->dom ?
+        vm_libvirt_sampling(vm, interval_ms(pd), lease_ms, errp) :
+        vm_qmp_sampling(vm, interval_ms(pd), lease_ms, deadline, errp);
+    VmMode mode = r == VM_SAMPLING_ON ? VM_MODE_EVENT :
+        r == VM_SAMPLING_UNSUPPORTED ? VM_MODE_POLL : VM_MODE_SETUP;
+
+    g_mutex_lock(&pd->lock);
+    vm->mode = mode;
+    /* renew with two thirds of the lease left */
+    vm->renew_us = g_get_monotonic_time() + pd->lease_s * 1e6 / 3;
+    g_mutex_unlock(&pd->lock);
+    return r == VM_SAMPLING_UNSUPPORTED ||
+        (r == VM_SAMPLING_ON && action == JOB_SETUP);
+}
+
 static void poll_one(gpointer data, gpointer opaque)
 {
     Job *job = data;
     Vm *vm = job->vm;
     Powerd *pd = job->pd;
     Error *err = NULL;
-    char *reply = vm->dom ? vm_libvirt_query(vm, &err) :
-        vm_qmp_query(vm, job->deadline, &err);
+    char *reply = NULL;
+    bool query = job->action == JOB_QUERY ||
+        start_sampling(pd, vm, job->action, job->deadline, &err);
+
+    if (query) {
+        reply = vm->dom ? vm_libvirt_query(vm, &err) :
+            vm_qmp_query(vm, job->deadline, &err);
+    }
 
     g_mutex_lock(&pd->lock);
     if (job->round == pd->round) {
-        vm->answered = true;
+        /* a renewed lease leaves the answer to the next sample */
+        vm->answered = query || err;
         vm->reply = reply;
         vm->error = err ? g_strdup(error_get_pretty(err)) : NULL;
         if (vm->qmp_name) {
@@ -475,8 +571,14 @@ static void take_answer(Powerd *pd, Vm *vm)
 
     vm->rate = 0;
     if (!vm->answered) {
-        fail(vm, vm->inflight ? "no answer within the timeout" :
-             "not polled");
+        if (vm->inflight) {
+            fail(vm, "no answer within the timeout");
+        } else if (vm->mode == VM_MODE_EVENT) {
+            fail(vm, "no POWER_SAMPLE within the timeout");
+            vm->mode = VM_MODE_SETUP;   /* ask again, and query meanwhile */
+        } else {
+            fail(vm, "not polled");
+        }
         return;
     }
     if (vm->answer_name && g_strcmp0(vm->name, vm->answer_name)) {
@@ -484,11 +586,14 @@ static void take_answer(Powerd *pd, Vm *vm)
         vm->name = g_strdup(vm->answer_name);
         restore_vm_energy(pd, vm);
     }
-    if (!vm->reply) {
+    if (vm->has_ev) {
+        s = vm->ev;
+        memset(&vm->ev, 0, sizeof(vm->ev));
+        vm->has_ev = false;
+    } else if (!vm->reply) {
         fail(vm, vm->error);
         return;
-    }
-    if (!vm_sample_parse(vm->reply, &s, &err)) {
+    } else if (!vm_sample_parse(vm->reply, &s, &err)) {
         fail(vm, error_get_pretty(err));
         error_free(err);
         return;
@@ -525,13 +630,162 @@ static gint cmp_vm_name(gconstpointer a, gconstpointer b)
     return g_strcmp0(x->name, y->name);
 }
 
-/* One poll round; returns the VMs polled, sorted by name. */
+static int64_t step_us(Powerd *pd)
+{
+    return (int64_t)interval_ms(pd) * 1000;
+}
+
+/*
+ * Take @line, @vm's newest pushed sample, if it is this round's: taken
+ * after @boundary_us, give or take half an interval.  The caller holds
+ * the lock.  Returns whether @vm has its answer.
+ */
+static bool take_sample(Powerd *pd, Vm *vm, char *line, int64_t boundary_us)
+{
+    VmSample s = { 0 };
+    Error *err = NULL;
+
+    if (!line) {
+        return false;
+    }
+    if (!vm_sample_parse_event(line, &s, &err)) {
+        vm->answered = true;
+        vm->error = g_strdup(error_get_pretty(err));
+        error_free(err);
+        g_free(line);
+        return true;
+    }
+    g_free(line);
+    if ((int64_t)(s.timestamp_ns / 1000) + step_us(pd) / 2 < boundary_us) {
+        vm_sample_clear(&s);    /* an older one: wait for this round's */
+        return false;
+    }
+    vm_sample_clear(&vm->ev);
+    vm->ev = s;
+    vm->has_ev = true;
+    vm->answered = true;
+    return true;
+}
+
+/* Wait for the samples that @waiting push through libvirt. */
+static void collect_libvirt(Powerd *pd, GPtrArray *waiting,
+                            int64_t boundary_us, int64_t deadline)
+{
+    g_mutex_lock(&pd->lock);
+    for (;;) {
+        for (guint i = waiting->len; i-- > 0;) {
+            Vm *vm = g_ptr_array_index(waiting, i);
+
+            if (take_sample(pd, vm, inbox_take(pd->inbox, vm->key),
+                            boundary_us)) {
+                g_ptr_array_remove_index_fast(waiting, i);
+            }
+        }
+        if (!waiting->len ||
+            !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
+            break;
+        }
+    }
+    inbox_clear(pd->inbox);
+    g_mutex_unlock(&pd->lock);
+}
+
+/*
+ * Wait for the samples that @waiting push on their QMP sockets, which no
+ * worker uses now.
+ */
+static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
+                        int64_t deadline)
+{
+    g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
+
+    for (;;) {
+        int64_t left;
+
+        for (guint i = waiting->len; i-- > 0;) {
+            Vm *vm = g_ptr_array_index(waiting, i);
+            Error *err = NULL;
+            bool ok = vm_qmp_drain(vm, &err);
+            bool done;
+
+            g_mutex_lock(&pd->lock);
+            if (ok) {
+                done = take_sample(pd, vm, g_steal_pointer(&vm->event),
+                                   boundary_us);
+            } else {
+                vm->answered = done = true;
+                vm->error = g_strdup(error_get_pretty(err));
+                vm->mode = VM_MODE_SETUP;
+                error_free(err);
+            }
+            g_mutex_unlock(&pd->lock);
+            if (done) {
+                g_ptr_array_remove_index_fast(waiting, i);
+            }
+        }
+        left = deadline - g_get_monotonic_time();
+        if (!waiting->len || left <= 0) {
+            return;
+        }
+        for (guint i = 0; i < waiting->len; i++) {
+            Vm *vm = g_ptr_array_index(waiting, i);
+
+            pfds[i] = (struct pollfd) { .fd = vm->fd, .events = POLLIN };
+        }
+        poll(pfds, waiting->len, (left + 999) / 1000);
+    }
+}
+
+/* The samples that VMs in event mode pushed for this round. */
+static void collect_samples(Powerd *pd, GPtrArray *vms, int64_t boundary_us,
+                            int64_t deadline)
+{
+    g_autoptr(GPtrArray) waiting = g_ptr_array_new();
+
+    g_mutex_lock(&pd->lock);
+    for (guint i = 0; i < vms->len; i++) {
+        Vm *vm = g_ptr_array_index(vms, i);
+
+        if (vm->mode == VM_MODE_EVENT && !vm->answered && !vm->inflight) {
+            g_ptr_array_add(waiting, vm);
+        }
+    }
+    g_mutex_unlock(&pd->lock);
+    if (pd->inbox) {
+        collect_libvirt(pd, waiting, boundary_us, deadline);
+    } else if (waiting->len) {
+        collect_qmp(pd, waiting, boundary_us, deadline);
+    }
+}
+
+/* What @vm has to be asked this round, if anything; under the lock. */
+static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
+{
+    if (pd->poll_only) {
+        vm->mode = VM_MODE_POLL;
+    }
+    switch (vm->mode) {
+    case VM_MODE_POLL:
+        *action = JOB_QUERY;
+        return true;
+    case VM_MODE_SETUP:
+        *action = JOB_SETUP;
+        return true;
+    default:
+        *action = JOB_RENEW;
+        return now >= vm->renew_us;
+    }
+}
+
+/* One round; returns the VMs measured, sorted by name. */
 static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
 {
     int64_t start = g_get_monotonic_time();
     int64_t deadline = start + pd->timeout_s * 1e6;
+    int64_t boundary = start / step_us(pd) * step_us(pd);
     GPtrArray *vms = g_ptr_array_new();
     GHashTableIter it;
+    JobAction action;
     Vm *vm;
     bool ok;
 
@@ -547,11 +801,13 @@ static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
         vm->answered = false;
         g_clear_pointer(&vm->reply, g_free);
         g_clear_pointer(&vm->error, g_free);
-        if (!vm->inflight) {
+        vm_sample_clear(&vm->ev);
+        vm->has_ev = false;
+        if (!vm->inflight && next_job(pd, vm, start, &action)) {
             Job *job = g_new(Job, 1);
 
-            *job = (Job) { .pd = pd, .vm = vm, .round = pd->round,
-                           .deadline = deadline };
+            *job = (Job) { .pd = pd, .vm = vm, .action = action,
+                           .round = pd->round, .deadline = deadline };
             vm->inflight = true;
             vm->round = pd->round;
             g_thread_pool_push(pd->pool, job, NULL);
@@ -574,6 +830,9 @@ static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
             break;
         }
     }
+    g_mutex_unlock(&pd->lock);
+    collect_samples(pd, vms, boundary, deadline);
+    g_mutex_lock(&pd->lock);
     pd->poll_s = (g_get_monotonic_time() - start) / 1e6;
     for (guint i = 0; i < vms->len; i++) {
         take_answer(pd, g_ptr_array_index(vms, i));
@@ -718,7 +977,6 @@ static void print_report(Powerd *pd, Report *r, bool first)
 static void setup(Powerd *pd)
 {
     Error *err = NULL;
-    struct sigaction sa = { .sa_handler = on_signal };
 
     if (!host_open(&pd->host, &pd->host_opts, &err)) {
         die(EXIT_NO_ENERGY, err);
@@ -742,8 +1000,15 @@ static void setup(Powerd *pd)
         }
     }
     if (pd->libvirt_uri) {
+        if (!pd->poll_only) {
+            if (!events_start(&err)) {
+                die(EXIT_NO_LIBVIRT, err);
+            }
+            pd->inbox = inbox_new(&pd->lock, &pd->cond);
+        }
         pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
-        if (!pd->conn) {
+        if (!pd->conn ||
+            (pd->inbox && !inbox_watch(pd->inbox, pd->conn, &err))) {
             die(EXIT_NO_LIBVIRT, err);
         }
     }
@@ -762,9 +1027,65 @@ static void setup(Powerd *pd)
         }
     }
     pd->pool = g_thread_pool_new(poll_one, pd, -1, false, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * The start of the first round: just after the next multiple of the
+ * interval, when the VMs that push samples take them.
+ */
+static int64_t first_round(Powerd *pd)
+{
+    int64_t step = step_us(pd);
+
+    return (g_get_monotonic_time() / step + 1) * step +
+        MIN(100000, MAX(10000, step / 10));
+}
+
+/* Sleep until @when (monotonic microseconds); false on SIGINT or SIGTERM. */
+static bool wait_until(int64_t when)
+{
+    for (;;) {
+        int64_t left = when - g_get_monotonic_time();
+        struct timespec ts = {
+            .tv_sec = left / G_USEC_PER_SEC,
+            .tv_nsec = left % G_USEC_PER_SEC * 1000,
+        };
+        int sig;
+
+        if (left <= 0) {
+            return true;
+        }
+        sig = sigtimedwait(&stop_signals, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            return false;
+        }
+    }
+}
+
+/* Leave no VM pushing samples to nobody, until its lease ends. */
+static void stop_sampling(Powerd *pd)
+{
+    int64_t deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+    GHashTableIter it;
+    Vm *vm;
+
+    g_hash_table_iter_init(&it, pd->vms);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+        Error *err = NULL;
+        bool idle;
+
+        g_mutex_lock(&pd->lock);
+        idle = !vm->inflight && vm->mode == VM_MODE_EVENT;
+        vm->inflight = true;    /* no worker touches it any more */
+        g_mutex_unlock(&pd->lock);
+        if (idle && vm->dom) {
+            vm_libvirt_sampling(vm, 0, 0, &err);
+        } else if (idle && g_get_monotonic_time() < deadline) {
+            vm_qmp_sampling(vm, 0, 0, deadline, &err);
+        }
+        error_free(err);
+    }
 }
 
 static void silent(void *opaque, virErrorPtr err)
@@ -783,6 +1104,7 @@ int main(int argc, char **argv)
     pd = (Powerd) {
         .qmp_patterns = g_ptr_array_new_with_free_func(g_free),
         .interval_s = 1,
+        .lease_s = 300,
         .host_opts.energy_source = HOST_ENERGY__MAX,
         .idle_cfg = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free),
@@ -793,6 +1115,10 @@ int main(int argc, char **argv)
     long reports = 0;
 
     parse_options(&pd, argc, argv);
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     if (virInitialize() < 0) {
         fprintf(stderr, "qemu-powerd: could not initialise libvirt\n");
         return EXIT_NO_LIBVIRT;
@@ -802,7 +1128,8 @@ int main(int argc, char **argv)
     g_cond_init(&pd.cond);
     setup(&pd);
 
-    next = g_get_monotonic_time();
+    next = pd.once ? g_get_monotonic_time() : first_round(&pd);
+    stop_requested = !wait_until(next);
     while (!stop_requested) {
         HostSample hs = { 0 };
         Error *err = NULL;
@@ -815,8 +1142,10 @@ int main(int argc, char **argv)
             pd.have_prev_host = false;
         } else if (pd.have_prev_host &&
                    (!pd.unit_cycles || pd.prev_host.has_cycles)) {
-            /* (host cycles are counted from the round after the first
-             * cycle-counting VM answered: no interval before that) */
+            /*
+             * (host cycles are counted from the round after the first
+             * cycle-counting VM answered: no interval before that)
+             */
             g_autofree ReportZone *zones = g_new0(ReportZone,
                                                   pd.host.nzones);
             Report r = {
@@ -860,11 +1189,13 @@ int main(int argc, char **argv)
             pd.prev_host = hs;
             pd.have_prev_host = true;
         }
-        next += pd.interval_s * 1e6;
-        while (!stop_requested && g_get_monotonic_time() < next) {
-            g_usleep(MIN(50000, MAX(0, next - g_get_monotonic_time())));
+        next += step_us(&pd);
+        if (next < g_get_monotonic_time()) {
+            next = first_round(&pd);    /* a late round: skip to the next */
         }
+        stop_requested = !wait_until(next);
     }
+    stop_sampling(&pd);
     httpd_stop(pd.httpd);
     fflush(stdout);
     if (pd.json_log_file) {

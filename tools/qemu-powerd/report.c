@@ -17,6 +17,16 @@ static const char *vm_status_name(VmStatus s)
     return names[s];
 }
 
+static const char *vm_mode_name(VmMode m)
+{
+    static const char *const names[] = {
+        [VM_MODE_SETUP] = "setup", [VM_MODE_EVENT] = "event",
+        [VM_MODE_POLL] = "poll",
+    };
+
+    return names[m];
+}
+
 /* @s as a JSON string, or as a Prometheus label value (same escapes). */
 static void append_quoted(GString *out, const char *s)
 {
@@ -96,6 +106,8 @@ char *report_json(const Report *r)
         append_quoted(o, vm->uuid);
         g_string_append(o, ", \"status\": ");
         append_quoted(o, vm_status_name(vm->status));
+        g_string_append(o, ", \"mode\": ");
+        append_quoted(o, vm_mode_name(vm->mode));
         if (vm->status == VM_FAILED) {
             g_string_append(o, ", \"error\": ");
             append_quoted(o, vm->status_error ? vm->status_error : "");

@@ -1,7 +1,8 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * qemu-powerd: strict parsing of query-power replies.
+ * qemu-powerd: strict parsing of query-power replies and POWER_SAMPLE
+ * events.
  */
 
 #include "qemu/osdep.h"
@@ -99,6 +100,28 @@ bool vm_sample_parse(const char *reply, VmSample *s, Error **errp)
         return false;
     }
     ok = parse_reply(obj, s, errp);
+    qobject_unref(obj);
+    return ok;
+}
+
+bool vm_sample_parse_event(const char *line, VmSample *s, Error **errp)
+{
+    QObject *obj = qobject_from_json(line, errp);
+    QDict *d = qobject_to(QDict, obj);
+    QDict *data = d ? qdict_get_qdict(d, "data") : NULL;
+    bool ok = false;
+
+    if (!obj) {
+        error_prepend(errp, "Malformed POWER_SAMPLE: ");
+        return false;
+    }
+    if (!d || g_strcmp0(qdict_get_try_str(d, "event"), "POWER_SAMPLE")) {
+        error_setg(errp, "Not a POWER_SAMPLE event");
+    } else if (!data) {
+        error_setg(errp, "POWER_SAMPLE has no 'data' object");
+    } else {
+        ok = parse_return(data, s, errp);
+    }
     qobject_unref(obj);
     return ok;
 }

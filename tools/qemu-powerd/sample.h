@@ -1,7 +1,8 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * qemu-powerd: one VM's query-power reply, parsed strictly.
+ * qemu-powerd: one VM's query-power reply or POWER_SAMPLE event, parsed
+ * strictly.
  */
 
 #ifndef QEMU_POWERD_SAMPLE_H
@@ -23,5 +24,11 @@ void vm_sample_clear(VmSample *s);
  * or too large numbers, and a VM without counters are errors.
  */
 bool vm_sample_parse(const char *reply, VmSample *s, Error **errp);
+
+/*
+ * The same for a POWER_SAMPLE event line, {"event": "POWER_SAMPLE",
+ * "data": {...}}, whose data has query-power's counter members.
+ */
+bool vm_sample_parse_event(const char *line, VmSample *s, Error **errp);
 
 #endif

@@ -45,6 +45,7 @@ void vm_free(Vm *vm)
         virDomainFree(vm->dom);
     }
     vm_sample_clear(&vm->prev);
+    vm_sample_clear(&vm->ev);
     g_string_free(vm->inbuf, true);
     g_free(vm->key);
     g_free(vm->name);
@@ -54,6 +55,7 @@ void vm_free(Vm *vm)
     g_free(vm->error);
     g_free(vm->qmp_name);
     g_free(vm->answer_name);
+    g_free(vm->event);
     g_free(vm->status_error);
     g_free(vm->watts);
     g_free(vm->energy_j);
@@ -97,12 +99,30 @@ static char *read_line(Vm *vm, int64_t deadline, Error **errp)
     }
 }
 
-/* Send @cmd and return the reply line with id @id (events skipped). */
-static char *command(Vm *vm, const char *cmd, int64_t deadline, Error **errp)
+/* Keep @line if it is a POWER_SAMPLE event: the newest one wins. */
+static bool keep_sample(Vm *vm, char **line)
+{
+    if (!strstr(*line, "\"POWER_SAMPLE\"")) {
+        return false;
+    }
+    g_free(vm->event);
+    vm->event = g_steal_pointer(line);
+    return true;
+}
+
+/*
+ * Send @cmd with @args (a JSON object, or NULL) and return the reply
+ * line with its id.  Samples that come meanwhile are kept; other events
+ * are skipped.
+ */
+static char *command(Vm *vm, const char *cmd, const char *args,
+                     int64_t deadline, Error **errp)
 {
     uint64_t id = ++vm->next_id;
     g_autofree char *line = g_strdup_printf("{\"execute\": \"%s\", "
-                                            "\"id\": %" PRIu64 "}\n", cmd,
+                                            "%s%s%s\"id\": %" PRIu64 "}\n",
+                                            cmd, args ? "\"arguments\": " : "",
+                                            args ? args : "", args ? ", " : "",
                                             id);
 
     if (qemu_write_full(vm->fd, line, strlen(line)) != strlen(line)) {
@@ -117,6 +137,9 @@ static char *command(Vm *vm, const char *cmd, int64_t deadline, Error **errp)
 
         if (!reply) {
             return NULL;
+        }
+        if (keep_sample(vm, &reply)) {
+            continue;
         }
         obj = qobject_from_json(reply, NULL);
         d = qobject_to(QDict, obj);
@@ -152,8 +175,9 @@ static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
         return false;
     }
     greeting = read_line(vm, deadline, errp);
-    caps = greeting ? command(vm, "qmp_capabilities", deadline, errp) : NULL;
-    name = caps ? command(vm, "query-name", deadline, errp) : NULL;
+    caps = greeting ?
+        command(vm, "qmp_capabilities", NULL, deadline, errp) : NULL;
+    name = caps ? command(vm, "query-name", NULL, deadline, errp) : NULL;
     if (!name) {
         error_prepend(errp, "QMP handshake with '%s': ", vm->socket_path);
         vm_qmp_disconnect(vm);
@@ -177,12 +201,102 @@ char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp)
     if (vm->fd < 0 && !connect_vm(vm, deadline, errp)) {
         return NULL;
     }
-    reply = command(vm, "query-power", deadline, errp);
+    reply = command(vm, "query-power", NULL, deadline, errp);
     if (!reply) {
         /* a late answer would come out of step: start afresh next time */
         vm_qmp_disconnect(vm);
     }
     return reply;
+}
+
+static char *sampling_args(unsigned interval_ms, unsigned lease_ms)
+{
+    if (!interval_ms) {
+        return g_strdup("{\"enable\": false}");
+    }
+    return g_strdup_printf("{\"enable\": true, \"interval-ms\": %u, "
+                           "\"lease-ms\": %u}", interval_ms, lease_ms);
+}
+
+/* set-power-sampling's answer: on, not there, or failed */
+static VmSampling sampling_result(const char *reply, Error **errp)
+{
+    QObject *obj = qobject_from_json(reply, NULL);
+    QDict *d = qobject_to(QDict, obj);
+    QDict *err = d ? qdict_get_qdict(d, "error") : NULL;
+    VmSampling r = VM_SAMPLING_ON;
+
+    if (!d || (!err && !qdict_haskey(d, "return"))) {
+        error_setg(errp, "Malformed reply to set-power-sampling");
+        r = VM_SAMPLING_FAILED;
+    } else if (err && !g_strcmp0(qdict_get_try_str(err, "class"),
+                                 "CommandNotFound")) {
+        r = VM_SAMPLING_UNSUPPORTED;
+    } else if (err) {
+        error_setg(errp, "set-power-sampling: %s",
+                   qdict_get_try_str(err, "desc") ?: "error");
+        r = VM_SAMPLING_FAILED;
+    }
+    qobject_unref(obj);
+    return r;
+}
+
+VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
+                           int64_t deadline, Error **errp)
+{
+    g_autofree char *args = sampling_args(interval_ms, lease_ms);
+    g_autofree char *reply = NULL;
+
+    if (vm->fd < 0 && !connect_vm(vm, deadline, errp)) {
+        return VM_SAMPLING_FAILED;
+    }
+    reply = command(vm, "set-power-sampling", args, deadline, errp);
+    if (!reply) {
+        vm_qmp_disconnect(vm);
+        return VM_SAMPLING_FAILED;
+    }
+    return sampling_result(reply, errp);
+}
+
+bool vm_qmp_drain(Vm *vm, Error **errp)
+{
+    char buf[16384];
+
+    if (vm->fd < 0) {
+        error_setg(errp, "QMP connection lost");
+        return false;
+    }
+    for (;;) {
+        ssize_t n = recv(vm->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        char *nl;
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : ECONNRESET,
+                             "QMP connection lost");
+            vm_qmp_disconnect(vm);
+            return false;
+        }
+        g_string_append_len(vm->inbuf, buf, n);
+        while ((nl = memchr(vm->inbuf->str, '\n', vm->inbuf->len))) {
+            char *line = g_strndup(vm->inbuf->str, nl - vm->inbuf->str);
+
+            g_string_erase(vm->inbuf, 0, nl - vm->inbuf->str + 1);
+            if (!keep_sample(vm, &line)) {
+                g_free(line);   /* another event, or a late reply */
+            }
+        }
+        if (vm->inbuf->len > 16 * 1024 * 1024) {
+            error_setg(errp, "QMP line longer than 16 MiB");
+            vm_qmp_disconnect(vm);
+            return false;
+        }
+    }
 }
 
 static void libvirt_error(Error **errp, const char *what)
@@ -232,6 +346,23 @@ GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp)
     }
     free(doms);
     return vms;
+}
+
+VmSampling vm_libvirt_sampling(Vm *vm, unsigned interval_ms,
+                               unsigned lease_ms, Error **errp)
+{
+    g_autofree char *args = sampling_args(interval_ms, lease_ms);
+    g_autofree char *cmd = g_strdup_printf("{\"execute\": "
+                                           "\"set-power-sampling\", "
+                                           "\"arguments\": %s}", args);
+    g_autofree char *result = NULL;
+
+    /* libvirt hands QEMU's error replies back as they are */
+    if (virDomainQemuMonitorCommand(vm->dom, cmd, &result, 0) < 0) {
+        libvirt_error(errp, "libvirt");
+        return VM_SAMPLING_FAILED;
+    }
+    return sampling_result(result, errp);
 }
 
 char *vm_libvirt_query(Vm *vm, Error **errp)

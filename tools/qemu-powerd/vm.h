@@ -19,6 +19,20 @@ typedef enum VmStatus {
     VM_FAILED,
 } VmStatus;
 
+/* How a VM's samples reach us. */
+typedef enum VmMode {
+    VM_MODE_SETUP,              /* to be asked to push samples */
+    VM_MODE_EVENT,              /* QEMU pushes POWER_SAMPLE events */
+    VM_MODE_POLL,               /* query-power every interval */
+} VmMode;
+
+/* What a VM said to set-power-sampling. */
+typedef enum VmSampling {
+    VM_SAMPLING_ON,
+    VM_SAMPLING_UNSUPPORTED,    /* a QEMU without the command */
+    VM_SAMPLING_FAILED,
+} VmSampling;
+
 typedef struct Vm {
     char *key;                  /* socket path, or libvirt UUID */
     char *name;
@@ -44,6 +58,18 @@ typedef struct Vm {
 
     bool present;               /* found by the last discovery */
 
+    /* push mode, shared under the poller's lock */
+    VmMode mode;
+    int64_t renew_us;           /* when to renew the sampling lease */
+    /*
+     * The newest POWER_SAMPLE line not yet taken.  Plain QMP: written by
+     * whoever reads the socket (the worker while the VM is in flight, else
+     * the main thread).
+     */
+    char *event;
+    VmSample ev;                /* this round's pushed sample */
+    bool has_ev;
+
     /* measurements, owned by the main thread */
     VmSample prev;
     bool have_prev;
@@ -64,10 +90,25 @@ void vm_free(Vm *vm);
  */
 char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp);
 
+/*
+ * Ask @vm to push a sample every @interval_ms for @lease_ms (or, with
+ * @interval_ms 0, to stop).  Worker thread.
+ */
+VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
+                           int64_t deadline, Error **errp);
+
+/*
+ * Read what @vm's socket holds, without waiting, keeping the newest
+ * POWER_SAMPLE in vm->event.  False if the connection is lost.
+ */
+bool vm_qmp_drain(Vm *vm, Error **errp);
+
 /* libvirt */
 virConnectPtr vm_libvirt_open(const char *uri, Error **errp);
 /* The running domains as new Vms (key: UUID) without measurements. */
 GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp);
 char *vm_libvirt_query(Vm *vm, Error **errp);
+VmSampling vm_libvirt_sampling(Vm *vm, unsigned interval_ms,
+                               unsigned lease_ms, Error **errp);
 
 #endif
