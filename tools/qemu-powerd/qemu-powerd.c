@@ -16,19 +16,13 @@
 #include "qemu/osdep.h"
 #include <getopt.h>
 #include <math.h>
-#include <glob.h>
-#include <poll.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include "qapi/error.h"
 #include "qemu/timer.h"
 #include "attribution.h"
-#include "events.h"
-#include "host.h"
-#include "httpd.h"
+#include "powerd.h"
 #include "report.h"
-#include "state.h"
-#include "vm.h"
 
 enum {
     EXIT_BAD_OPTIONS = 1,
@@ -36,60 +30,6 @@ enum {
     EXIT_NO_LIBVIRT = 3,
     EXIT_NO_ENERGY = 4,
 };
-
-typedef enum Format { FORMAT_AUTO, FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV }
-    Format;
-
-typedef struct Powerd {
-    /* options */
-    GPtrArray *qmp_patterns;
-    char *libvirt_uri;
-    double interval_s;
-    double timeout_s;
-    bool poll_only;             /* --mode poll */
-    double lease_s;
-    bool once;
-    long count;
-    Format format;
-    char *listen;
-    char *state_file;
-    char *json_log;
-    FILE *json_log_file;
-    HostOptions host_opts;
-    GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
-
-    Host host;
-    virConnectPtr conn;
-    GHashTable *vms;            /* key -> Vm */
-    GThreadPool *pool;
-    GMutex lock;
-    GCond cond;
-    uint64_t round;
-    HostSample prev_host;
-    bool have_prev_host;
-    double poll_s;              /* duration of the last round */
-    bool unit_known;
-    bool unit_cycles;
-    double *zone_energy_j;
-    double *idle_min;           /* per zone, lowest power seen */
-    PowerdState *state;
-    Httpd *httpd;
-    SampleInbox *inbox;         /* samples pushed through libvirt */
-} Powerd;
-
-typedef enum JobAction {
-    JOB_QUERY,                  /* query-power */
-    JOB_SETUP,                  /* set-power-sampling, then query-power */
-    JOB_RENEW,                  /* set-power-sampling: a new lease */
-} JobAction;
-
-typedef struct Job {
-    Powerd *pd;
-    Vm *vm;
-    JobAction action;
-    uint64_t round;
-    int64_t deadline;
-} Job;
 
 /*
  * SIGINT and SIGTERM are blocked in every thread and taken by the main
@@ -357,495 +297,6 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     }
 }
 
-/* A VM's energy from the state file, if there is one. */
-static void restore_vm_energy(Powerd *pd, Vm *vm)
-{
-    for (size_t z = 0; pd->state && z < pd->host.nzones; z++) {
-        g_autofree char *key = state_key(vm->name ? vm->name : vm->key,
-                                         vm->uuid, pd->host.zone_names[z]);
-        double *j = g_hash_table_lookup(pd->state, key);
-
-        if (j) {
-            vm->energy_j[z] = *j;
-        }
-    }
-}
-
-static void add_vm(Powerd *pd, Vm *vm)
-{
-    vm->present = true;
-    g_hash_table_insert(pd->vms, vm->key, vm);
-}
-
-static bool has_glob_chars(const char *s)
-{
-    return strpbrk(s, "*?[") != NULL;
-}
-
-/* Find the VMs now; forget those that went away. */
-static void discover(Powerd *pd)
-{
-    GHashTableIter it;
-    Vm *vm;
-
-    g_hash_table_iter_init(&it, pd->vms);
-    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-        vm->present = false;
-    }
-
-    if (pd->qmp_patterns->len) {
-        for (guint p = 0; p < pd->qmp_patterns->len; p++) {
-            const char *pat = g_ptr_array_index(pd->qmp_patterns, p);
-            glob_t g = { 0 };
-
-            if (!has_glob_chars(pat)) {
-                /* a path given as such is polled (and fails) even if absent */
-                vm = g_hash_table_lookup(pd->vms, pat);
-                if (!vm) {
-                    vm = vm_new(pat, pd->host.nzones);
-                    vm->socket_path = g_strdup(pat);
-                    vm->name = g_strdup(pat);
-                    add_vm(pd, vm);
-                }
-                vm->present = true;
-                continue;
-            }
-            if (glob(pat, 0, NULL, &g) == 0) {
-                for (size_t i = 0; i < g.gl_pathc; i++) {
-                    vm = g_hash_table_lookup(pd->vms, g.gl_pathv[i]);
-                    if (!vm) {
-                        vm = vm_new(g.gl_pathv[i], pd->host.nzones);
-                        vm->socket_path = g_strdup(g.gl_pathv[i]);
-                        vm->name = g_strdup(g.gl_pathv[i]);
-                        add_vm(pd, vm);
-                    }
-                    vm->present = true;
-                }
-            }
-            globfree(&g);
-        }
-    } else {
-        Error *err = NULL;
-        GPtrArray *found;
-
-        if (pd->conn && virConnectIsAlive(pd->conn) != 1) {
-            virConnectClose(pd->conn);
-            pd->conn = NULL;
-        }
-        if (!pd->conn) {
-            pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
-            if (pd->conn && pd->inbox &&
-                !inbox_watch(pd->inbox, pd->conn, &err)) {
-                virConnectClose(pd->conn);
-                pd->conn = NULL;
-            }
-        }
-        found = pd->conn ? vm_libvirt_list(pd->conn, pd->host.nzones, &err) :
-            NULL;
-        if (!found) {
-            fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
-            error_free(err);
-            /* keep the VMs we knew: they fail this round */
-            g_hash_table_iter_init(&it, pd->vms);
-            while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-                vm->present = true;
-            }
-            return;
-        }
-        for (guint i = 0; i < found->len; i++) {
-            Vm *f = g_ptr_array_index(found, i);
-
-            vm = g_hash_table_lookup(pd->vms, f->key);
-            if (vm) {
-                vm->present = true;
-                g_mutex_lock(&pd->lock);
-                if (!vm->inflight && virDomainGetConnect(vm->dom) != pd->conn) {
-                    /* libvirt was reconnected: use the new connection */
-                    virDomainPtr old = vm->dom;
-
-                    vm->dom = f->dom;
-                    f->dom = old;
-                    vm->mode = VM_MODE_SETUP;
-                }
-                g_mutex_unlock(&pd->lock);
-                vm_free(f);
-            } else {
-                add_vm(pd, f);
-                restore_vm_energy(pd, f);
-            }
-        }
-        g_ptr_array_free(found, true);
-    }
-
-    /* VMs that went away: forget them once no worker holds them */
-    g_hash_table_iter_init(&it, pd->vms);
-    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-        bool busy;
-
-        g_mutex_lock(&pd->lock);
-        busy = vm->inflight;
-        g_mutex_unlock(&pd->lock);
-        if (!vm->present && !busy) {
-            g_hash_table_iter_remove(&it);
-        }
-    }
-}
-
-static unsigned interval_ms(Powerd *pd)
-{
-    return lround(pd->interval_s * 1000);
-}
-
-/*
- * Ask @vm to push samples; its mode follows from the answer.  Returns
- * whether to go on with query-power (the first sample, or a QEMU that
- * cannot push).
- */
-static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
-                           int64_t deadline, Error **errp)
-{
-    unsigned lease_ms = lround(pd->lease_s * 1000);
-    VmSampling r = vm->dom ?
-        vm_libvirt_sampling(vm, interval_ms(pd), lease_ms, errp) :
-        vm_qmp_sampling(vm, interval_ms(pd), lease_ms, deadline, errp);
-    VmMode mode = r == VM_SAMPLING_ON ? VM_MODE_EVENT :
-        r == VM_SAMPLING_UNSUPPORTED ? VM_MODE_POLL : VM_MODE_SETUP;
-
-    g_mutex_lock(&pd->lock);
-    vm->mode = mode;
-    /* renew with two thirds of the lease left */
-    vm->renew_us = g_get_monotonic_time() + pd->lease_s * 1e6 / 3;
-    g_mutex_unlock(&pd->lock);
-    return r == VM_SAMPLING_UNSUPPORTED ||
-        (r == VM_SAMPLING_ON && action == JOB_SETUP);
-}
-
-static void poll_one(gpointer data, gpointer opaque)
-{
-    Job *job = data;
-    Vm *vm = job->vm;
-    Powerd *pd = job->pd;
-    Error *err = NULL;
-    char *reply = NULL;
-    bool query = job->action == JOB_QUERY ||
-        start_sampling(pd, vm, job->action, job->deadline, &err);
-
-    if (query) {
-        reply = vm->dom ? vm_libvirt_query(vm, &err) :
-            vm_qmp_query(vm, job->deadline, &err);
-    }
-
-    g_mutex_lock(&pd->lock);
-    if (job->round == pd->round) {
-        /* a renewed lease leaves the answer to the next sample */
-        vm->answered = query || err;
-        vm->reply = reply;
-        vm->error = err ? g_strdup(error_get_pretty(err)) : NULL;
-        if (vm->qmp_name) {
-            g_free(vm->answer_name);
-            vm->answer_name = g_strdup(vm->qmp_name);
-        }
-    } else {
-        g_free(reply);          /* too late for its round */
-    }
-    vm->inflight = false;
-    g_cond_broadcast(&pd->cond);
-    g_mutex_unlock(&pd->lock);
-    error_free(err);
-    g_free(job);
-}
-
-static void fail(Vm *vm, const char *why)
-{
-    vm->status = VM_FAILED;
-    g_free(vm->status_error);
-    vm->status_error = g_strdup(why);
-    vm->have_prev = false;      /* measure afresh once it answers again */
-}
-
-/* Turn this round's answer of @vm into its status and work rate. */
-static void take_answer(Powerd *pd, Vm *vm)
-{
-    VmSample s = { 0 };
-    Error *err = NULL;
-
-    vm->rate = 0;
-    if (!vm->answered) {
-        if (vm->inflight) {
-            fail(vm, "no answer within the timeout");
-        } else if (vm->mode == VM_MODE_EVENT) {
-            fail(vm, "no POWER_SAMPLE within the timeout");
-            vm->mode = VM_MODE_SETUP;   /* ask again, and query meanwhile */
-        } else {
-            fail(vm, "not polled");
-        }
-        return;
-    }
-    if (vm->answer_name && g_strcmp0(vm->name, vm->answer_name)) {
-        g_free(vm->name);
-        vm->name = g_strdup(vm->answer_name);
-        restore_vm_energy(pd, vm);
-    }
-    if (vm->has_ev) {
-        s = vm->ev;
-        memset(&vm->ev, 0, sizeof(vm->ev));
-        vm->has_ev = false;
-    } else if (!vm->reply) {
-        fail(vm, vm->error);
-        return;
-    } else if (!vm_sample_parse(vm->reply, &s, &err)) {
-        fail(vm, error_get_pretty(err));
-        error_free(err);
-        return;
-    }
-    if (!pd->unit_known) {
-        pd->unit_known = true;
-        pd->unit_cycles = s.cycles;
-    }
-    if (s.cycles != pd->unit_cycles) {
-        fail(vm, s.cycles ? "counts cycles, other VMs count nanoseconds" :
-             "counts nanoseconds, other VMs count cycles");
-        vm_sample_clear(&s);
-        return;
-    }
-    if (!vm->have_prev || g_strcmp0(s.source, vm->prev.source) ||
-        s.timestamp_ns <= vm->prev.timestamp_ns ||
-        s.instance_count < vm->prev.instance_count) {
-        /* first answer, or QEMU restarted: a new epoch, no delta */
-        vm->status = VM_NEW;
-    } else {
-        vm->status = VM_OK;
-        vm->rate = (double)(s.instance_count - vm->prev.instance_count) /
-                   ((s.timestamp_ns - vm->prev.timestamp_ns) / 1e9);
-    }
-    vm_sample_clear(&vm->prev);
-    vm->prev = s;
-    vm->have_prev = true;
-}
-
-static gint cmp_vm_name(gconstpointer a, gconstpointer b)
-{
-    const Vm *x = *(Vm *const *)a, *y = *(Vm *const *)b;
-
-    return g_strcmp0(x->name, y->name);
-}
-
-static int64_t step_us(Powerd *pd)
-{
-    return (int64_t)interval_ms(pd) * 1000;
-}
-
-/*
- * Take @line, @vm's newest pushed sample, if it is this round's: taken
- * after @boundary_us, give or take half an interval.  The caller holds
- * the lock.  Returns whether @vm has its answer.
- */
-static bool take_sample(Powerd *pd, Vm *vm, char *line, int64_t boundary_us)
-{
-    VmSample s = { 0 };
-    Error *err = NULL;
-
-    if (!line) {
-        return false;
-    }
-    if (!vm_sample_parse_event(line, &s, &err)) {
-        vm->answered = true;
-        vm->error = g_strdup(error_get_pretty(err));
-        error_free(err);
-        g_free(line);
-        return true;
-    }
-    g_free(line);
-    if ((int64_t)(s.timestamp_ns / 1000) + step_us(pd) / 2 < boundary_us) {
-        vm_sample_clear(&s);    /* an older one: wait for this round's */
-        return false;
-    }
-    vm_sample_clear(&vm->ev);
-    vm->ev = s;
-    vm->has_ev = true;
-    vm->answered = true;
-    return true;
-}
-
-/* Wait for the samples that @waiting push through libvirt. */
-static void collect_libvirt(Powerd *pd, GPtrArray *waiting,
-                            int64_t boundary_us, int64_t deadline)
-{
-    g_mutex_lock(&pd->lock);
-    for (;;) {
-        for (guint i = waiting->len; i-- > 0;) {
-            Vm *vm = g_ptr_array_index(waiting, i);
-
-            if (take_sample(pd, vm, inbox_take(pd->inbox, vm->key),
-                            boundary_us)) {
-                g_ptr_array_remove_index_fast(waiting, i);
-            }
-        }
-        if (!waiting->len ||
-            !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
-            break;
-        }
-    }
-    inbox_clear(pd->inbox);
-    g_mutex_unlock(&pd->lock);
-}
-
-/*
- * Wait for the samples that @waiting push on their QMP sockets, which no
- * worker uses now.
- */
-static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
-                        int64_t deadline)
-{
-    g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
-
-    for (;;) {
-        int64_t left;
-
-        for (guint i = waiting->len; i-- > 0;) {
-            Vm *vm = g_ptr_array_index(waiting, i);
-            Error *err = NULL;
-            bool ok = vm_qmp_drain(vm, &err);
-            bool done;
-
-            g_mutex_lock(&pd->lock);
-            if (ok) {
-                done = take_sample(pd, vm, g_steal_pointer(&vm->event),
-                                   boundary_us);
-            } else {
-                vm->answered = done = true;
-                vm->error = g_strdup(error_get_pretty(err));
-                vm->mode = VM_MODE_SETUP;
-                error_free(err);
-            }
-            g_mutex_unlock(&pd->lock);
-            if (done) {
-                g_ptr_array_remove_index_fast(waiting, i);
-            }
-        }
-        left = deadline - g_get_monotonic_time();
-        if (!waiting->len || left <= 0) {
-            return;
-        }
-        for (guint i = 0; i < waiting->len; i++) {
-            Vm *vm = g_ptr_array_index(waiting, i);
-
-            pfds[i] = (struct pollfd) { .fd = vm->fd, .events = POLLIN };
-        }
-        poll(pfds, waiting->len, (left + 999) / 1000);
-    }
-}
-
-/* The samples that VMs in event mode pushed for this round. */
-static void collect_samples(Powerd *pd, GPtrArray *vms, int64_t boundary_us,
-                            int64_t deadline)
-{
-    g_autoptr(GPtrArray) waiting = g_ptr_array_new();
-
-    g_mutex_lock(&pd->lock);
-    for (guint i = 0; i < vms->len; i++) {
-        Vm *vm = g_ptr_array_index(vms, i);
-
-        if (vm->mode == VM_MODE_EVENT && !vm->answered && !vm->inflight) {
-            g_ptr_array_add(waiting, vm);
-        }
-    }
-    g_mutex_unlock(&pd->lock);
-    if (pd->inbox) {
-        collect_libvirt(pd, waiting, boundary_us, deadline);
-    } else if (waiting->len) {
-        collect_qmp(pd, waiting, boundary_us, deadline);
-    }
-}
-
-/* What @vm has to be asked this round, if anything; under the lock. */
-static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
-{
-    if (pd->poll_only) {
-        vm->mode = VM_MODE_POLL;
-    }
-    switch (vm->mode) {
-    case VM_MODE_POLL:
-        *action = JOB_QUERY;
-        return true;
-    case VM_MODE_SETUP:
-        *action = JOB_SETUP;
-        return true;
-    default:
-        *action = JOB_RENEW;
-        return now >= vm->renew_us;
-    }
-}
-
-/* One round; returns the VMs measured, sorted by name. */
-static GPtrArray *poll_round(Powerd *pd, HostSample *hs, Error **errp)
-{
-    int64_t start = g_get_monotonic_time();
-    int64_t deadline = start + pd->timeout_s * 1e6;
-    int64_t boundary = start / step_us(pd) * step_us(pd);
-    GPtrArray *vms = g_ptr_array_new();
-    GHashTableIter it;
-    JobAction action;
-    Vm *vm;
-    bool ok;
-
-    discover(pd);
-    g_mutex_lock(&pd->lock);
-    pd->round++;
-    g_hash_table_iter_init(&it, pd->vms);
-    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-        if (!vm->present) {
-            continue;
-        }
-        g_ptr_array_add(vms, vm);
-        vm->answered = false;
-        g_clear_pointer(&vm->reply, g_free);
-        g_clear_pointer(&vm->error, g_free);
-        vm_sample_clear(&vm->ev);
-        vm->has_ev = false;
-        if (!vm->inflight && next_job(pd, vm, start, &action)) {
-            Job *job = g_new(Job, 1);
-
-            *job = (Job) { .pd = pd, .vm = vm, .action = action,
-                           .round = pd->round, .deadline = deadline };
-            vm->inflight = true;
-            vm->round = pd->round;
-            g_thread_pool_push(pd->pool, job, NULL);
-        }
-    }
-    g_mutex_unlock(&pd->lock);
-
-    /* the host, while the VMs answer */
-    ok = host_sample(&pd->host, pd->unit_known && pd->unit_cycles, hs, errp);
-
-    g_mutex_lock(&pd->lock);
-    for (;;) {
-        bool waiting = false;
-
-        for (guint i = 0; i < vms->len; i++) {
-            vm = g_ptr_array_index(vms, i);
-            waiting |= vm->inflight && vm->round == pd->round;
-        }
-        if (!waiting || !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
-            break;
-        }
-    }
-    g_mutex_unlock(&pd->lock);
-    collect_samples(pd, vms, boundary, deadline);
-    g_mutex_lock(&pd->lock);
-    pd->poll_s = (g_get_monotonic_time() - start) / 1e6;
-    for (guint i = 0; i < vms->len; i++) {
-        take_answer(pd, g_ptr_array_index(vms, i));
-    }
-    g_mutex_unlock(&pd->lock);
-    g_ptr_array_sort(vms, cmp_vm_name);
-    if (!ok) {
-        g_ptr_array_free(vms, true);
-        return NULL;
-    }
-    return vms;
-}
-
 static double idle_for(Powerd *pd, size_t z, bool *estimated)
 {
     double *w = g_hash_table_lookup(pd->idle_cfg, pd->host.zone_names[z]);
@@ -1026,7 +477,7 @@ static void setup(Powerd *pd)
             die(EXIT_BAD_OPTIONS, err);
         }
     }
-    pd->pool = g_thread_pool_new(poll_one, pd, -1, false, NULL);
+    pd->pool = g_thread_pool_new(poller_job, pd, -1, false, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -1036,7 +487,7 @@ static void setup(Powerd *pd)
  */
 static int64_t first_round(Powerd *pd)
 {
-    int64_t step = step_us(pd);
+    int64_t step = poller_step_us(pd);
 
     return (g_get_monotonic_time() / step + 1) * step +
         MIN(100000, MAX(10000, step / 10));
@@ -1060,31 +511,6 @@ static bool wait_until(int64_t when)
         if (sig == SIGINT || sig == SIGTERM) {
             return false;
         }
-    }
-}
-
-/* Leave no VM pushing samples to nobody, until its lease ends. */
-static void stop_sampling(Powerd *pd)
-{
-    int64_t deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
-    GHashTableIter it;
-    Vm *vm;
-
-    g_hash_table_iter_init(&it, pd->vms);
-    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-        Error *err = NULL;
-        bool idle;
-
-        g_mutex_lock(&pd->lock);
-        idle = !vm->inflight && vm->mode == VM_MODE_EVENT;
-        vm->inflight = true;    /* no worker touches it any more */
-        g_mutex_unlock(&pd->lock);
-        if (idle && vm->dom) {
-            vm_libvirt_sampling(vm, 0, 0, &err);
-        } else if (idle && g_get_monotonic_time() < deadline) {
-            vm_qmp_sampling(vm, 0, 0, deadline, &err);
-        }
-        error_free(err);
     }
 }
 
@@ -1133,7 +559,7 @@ int main(int argc, char **argv)
     while (!stop_requested) {
         HostSample hs = { 0 };
         Error *err = NULL;
-        g_autoptr(GPtrArray) vms = poll_round(&pd, &hs, &err);
+        g_autoptr(GPtrArray) vms = poller_round(&pd, &hs, &err);
 
         if (!vms) {
             /* the host could not be measured: no interval to report */
@@ -1189,13 +615,13 @@ int main(int argc, char **argv)
             pd.prev_host = hs;
             pd.have_prev_host = true;
         }
-        next += step_us(&pd);
+        next += poller_step_us(&pd);
         if (next < g_get_monotonic_time()) {
             next = first_round(&pd);    /* a late round: skip to the next */
         }
         stop_requested = !wait_until(next);
     }
-    stop_sampling(&pd);
+    poller_stop_sampling(&pd);
     httpd_stop(pd.httpd);
     fflush(stdout);
     if (pd.json_log_file) {

@@ -1,0 +1,73 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd: the daemon's state, and the rounds that find and sample
+ * the VMs (poller.c).
+ */
+
+#ifndef QEMU_POWERD_POWERD_H
+#define QEMU_POWERD_POWERD_H
+
+#include "events.h"
+#include "host.h"
+#include "httpd.h"
+#include "state.h"
+#include "vm.h"
+
+typedef enum Format { FORMAT_AUTO, FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV }
+    Format;
+
+typedef struct Powerd {
+    /* options */
+    GPtrArray *qmp_patterns;
+    char *libvirt_uri;
+    double interval_s;
+    double timeout_s;
+    bool poll_only;             /* --mode poll */
+    double lease_s;
+    bool once;
+    long count;
+    Format format;
+    char *listen;
+    char *state_file;
+    char *json_log;
+    FILE *json_log_file;
+    HostOptions host_opts;
+    GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
+
+    Host host;
+    virConnectPtr conn;
+    GHashTable *vms;            /* key -> Vm */
+    GThreadPool *pool;
+    GMutex lock;
+    GCond cond;
+    uint64_t round;
+    HostSample prev_host;
+    bool have_prev_host;
+    double poll_s;              /* duration of the last round */
+    bool unit_known;
+    bool unit_cycles;
+    double *zone_energy_j;
+    double *idle_min;           /* per zone, lowest power seen */
+    PowerdState *state;
+    Httpd *httpd;
+    SampleInbox *inbox;         /* samples pushed through libvirt */
+} Powerd;
+
+/* The interval in QEMU's unit, and in microseconds. */
+unsigned poller_interval_ms(Powerd *pd);
+int64_t poller_step_us(Powerd *pd);
+
+/*
+ * One round: find the VMs, take their samples (pushed, or asked for by
+ * the worker threads of pd->pool, which run poller_job) and the host's
+ * meanwhile into @hs.  Returns the VMs, sorted by name, or NULL if the
+ * host could not be measured.
+ */
+GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp);
+void poller_job(gpointer data, gpointer opaque);
+
+/* Leave no VM pushing samples to nobody, until its lease ends. */
+void poller_stop_sampling(Powerd *pd);
+
+#endif
