@@ -26,8 +26,10 @@ die() {
 need="install clang and libclang-rt-14-dev (scripts/install-deps.sh)"
 command -v "$CC" >/dev/null 2>&1 ||
     die "no '$CC': $need"
-[ -f "$qbuild/libqemuutil.a" ] && [ -f "$qbuild/compile_commands.json" ] ||
+if [ ! -f "$qbuild/libqemuutil.a" ] ||
+   [ ! -f "$qbuild/compile_commands.json" ]; then
     die "no QEMU build in $qbuild (run make first)"
+fi
 mkdir -p "$out/obj"
 
 # Can this clang link a fuzzer at all?  Debian ships libFuzzer separately.
@@ -81,8 +83,8 @@ link="$qbuild/libevent-loop-base.a.p/event-loop-base.c.o
       -Wl,--start-group $qbuild/libqemuutil.a -Wl,--end-group
       $(pkg-config --libs glib-2.0) -lrt -lm -pthread"
 
-# build NAME "FLAGS" SOURCES...: build/fuzz/fuzz-NAME, of tests/fuzz/fuzz-NAME.c
-# and SOURCES
+# build NAME "FLAGS" SOURCES...: build/fuzz/fuzz-NAME, made of
+# tests/fuzz/fuzz-NAME.c and SOURCES
 build() {
     name=$1
     flags=$2
@@ -90,6 +92,7 @@ build() {
     bin="$out/fuzz-$name"
     srcs="$top/tests/fuzz/fuzz-$name.c $*"
     if [ "$force" != --force ] && [ -x "$bin" ]; then
+        # shellcheck disable=SC2086
         stale=$(find $srcs "$top/include/qemu" "$top/tools/qemu-powerd" \
                 "$qbuild/libqemuutil.a" "$0" -newer "$bin" -print | head -n 1)
         [ -z "$stale" ] && return 0
@@ -113,6 +116,7 @@ for f in qnull qnum qstring qdict qlist qbool qjson qobject json-writer \
          json-lexer json-streamer json-parser; do
     qobject="$qobject $top/build/qemu/qobject/$f.c"
 done
+# shellcheck disable=SC2086
 build powerd-sample "$sample_flags" "$top/tools/qemu-powerd/sample.c" \
     $qobject
 build host-sysfs "$util_flags" "$top/util/host-sysfs.c"
