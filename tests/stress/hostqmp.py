@@ -6,7 +6,6 @@
 # snapshots of a tree to tell what changed, a QEMU with -object host-power
 # on such a tree, and a small QMP client.  Processes are started only
 # here, kept by their Popen object, and only those are ever signalled.
-import hashlib
 import json
 import os
 import select
@@ -105,13 +104,6 @@ def snapshot(root, skip=()):
             except OSError as e:
                 snap[key] = 'unreadable: %s' % e.strerror
     return snap
-
-
-def digest(snap):
-    h = hashlib.sha256()
-    for k in sorted(snap):
-        h.update(repr((k, snap[k])).encode())
-    return h.hexdigest()[:16]
 
 
 def diff(before, after):

@@ -43,6 +43,8 @@ run_helper() {
     fi
     mkdir -p "$top/build/stress"
     helper_dir=$(mktemp -d "$top/build/stress/$name.XXXXXX") || exit 1
+    # mktemp's 0700 would keep out a QEMU run as another user
+    chmod 755 "$helper_dir"
     trap helper_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
