@@ -2,158 +2,148 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Cost of polling N VMs (not a test: it prints what it measures, with
-# ratios).  For N tiny halted VMs, each method polls once a second for
-# --seconds, and we measure the poller's CPU (its rusage), libvirtd's CPU
-# where libvirt is involved (/proc/PID/stat), and the time of one round:
+# ratios).  For N tiny halted VMs, each method of METHODS polls once a
+# second for --seconds, alone, and over the steady part of that run (after
+# 1.5 s of start-up, until 0.5 s before the end) we measure, from the
+# threads' run times (schedstat):
+#   - the poller's CPU, libvirtd's where libvirt is involved, and the extra
+#     CPU of the QEMUs that answer (their CPU minus their rate over
+#     --idle-seconds without any poller, measured before; roughly);
+#   - per poll round: its time (poll_s, as the poller reports it) and its
+#     CPU (the CPU above divided by the rounds the poller printed);
+#   - per second: the same CPU per second of polling;
+#   - the poller's peak memory (VmHWM).
+# qemu-powerd polls (--mode poll, where it has --mode).
+# Each method computes per-VM watts from the same fake powercap tree
+# (tests/integration/fake-rapl.py): qemu-powerd, and the reference
+# pollers of ref-poller.py, which are Python (qemu-powerd is C).
+# Ratios are to powerd-qmp at the same N.
 #
-#   powerd-qmp      qemu-powerd --qmp (direct QMP sockets)
-#   proc-scan       reference: read each QEMU process's CPU time from
-#                   /proc/PID/stat (what Kepler and Scaphandre do)
-#   powerd-libvirt  qemu-powerd --libvirt (QMP passthrough)
-#   bulk-stats      reference: virConnectGetAllDomainStats with perf
-#                   task_clock (what 'virsh domstats --perf' does)
-#
-# The reference pollers are Python (python3-libvirt); qemu-powerd is C.
-# Usage: powerd-bench.py [--vms 1,10,50] [--seconds 10] [--json FILE]
+# Usage: powerd-bench.py [--vms 1,10,50] [--seconds 10] [--methods A,B]
+#                        [--no-libvirt] [--json FILE]
 import argparse
+import collections
+import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-QEMU = os.path.join(TOP, 'build', 'qemu-system-x86_64')
-POWERD = os.path.join(TOP, 'build', 'qemu-powerd')
-LIBVIRTD = os.path.join(TOP, 'tests', 'integration', 'libvirtd.sh')
+import benchlib
 
-PROC_SCAN = r'''
-import os, sys, time
-mark, seconds = sys.argv[1], float(sys.argv[2])
-end, rounds, took = time.monotonic() + seconds, 0, 0.0
-while time.monotonic() < end:
-    t = time.monotonic()
-    cpu = {}
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            cmd = open('/proc/%s/cmdline' % pid, 'rb').read()
-            if b'qemu-system' not in cmd or mark.encode() not in cmd:
-                continue
-            f = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()
-            cpu[pid] = int(f[11]) + int(f[12])
-        except OSError:
-            pass
-    took += time.monotonic() - t
-    rounds += 1
-    time.sleep(max(0, 1 - (time.monotonic() - t)))
-print(rounds, took / rounds, len(cpu))
-'''
-
-BULK_STATS = r'''
-import sys, time, libvirt
-seconds = float(sys.argv[1])
-conn = libvirt.open('qemu:///system')
-end, rounds, took = time.monotonic() + seconds, 0, 0.0
-while time.monotonic() < end:
-    t = time.monotonic()
-    stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_PERF, 0)
-    took += time.monotonic() - t
-    rounds += 1
-    time.sleep(max(0, 1 - (time.monotonic() - t)))
-print(rounds, took / rounds, len(stats))
-'''
+# A method: its name, the VMs it polls ('qmp': QEMUs started directly with
+# -qmp TMP/vmI.qmp; 'libvirt': domains of the private libvirtd), whether it
+# is qemu-powerd, and its command line.  ctx has tmp, powerd and ref (the
+# options every qemu-powerd or ref-poller.py run gets), poll (the options
+# that make qemu-powerd poll) and lv_python.  A method prints qemu-powerd's
+# JSON lines (time, poll_s, vms[].status).  Add a method here and it runs.
+Method = collections.namedtuple('Method', 'name vms ours command')
+METHODS = (
+    Method('powerd-qmp', 'qmp', True, lambda ctx: [
+        benchlib.POWERD, '--qmp', os.path.join(ctx.tmp, '*.qmp')]
+        + ctx.poll + ctx.powerd),
+    Method('proc-scan', 'qmp', False, lambda ctx: [
+        sys.executable, benchlib.REF_POLLER, '--method', 'proc-scan',
+        '--match', ctx.tmp] + ctx.ref),
+    Method('powerd-libvirt', 'libvirt', True, lambda ctx: [
+        benchlib.POWERD, '--libvirt', benchlib.URI] + ctx.poll
+        + ctx.powerd),
+    Method('bulk-stats', 'libvirt', False, lambda ctx: [
+        ctx.lv_python, benchlib.REF_POLLER, '--method', 'bulk-stats']
+        + ctx.ref),
+)
+BASE = 'powerd-qmp'                    # what the ratios divide by
 
 
-def proc_cpu(pid):
-    """CPU seconds of @pid's live threads, in ns resolution (schedstat)."""
-    total = 0
-    for tid in os.listdir('/proc/%d/task' % pid):
-        try:
-            total += int(open('/proc/%d/task/%s/schedstat'
-                              % (pid, tid)).read().split()[0])
-        except OSError:
-            pass                        # the thread just exited
-    return total / 1e9
+def cpu_s(pids):
+    return sum(benchlib.cpu_ns(p) or 0 for p in pids) / 1e9
 
 
-def run(cmd, seconds, libvirtd_pid=None):
+def run(cmd, seconds, libvirtd_pid, qemu_pids):
     """
-    Run a poller for @seconds; return its CPU s and libvirtd's CPU s over
-    the steady part (after 1.5 s of start-up, until 0.5 s before the end),
-    that part's length, and the poller's output.
+    Run a poller for @seconds; over its steady part: its CPU s, libvirtd's
+    and the QEMUs', that part's start and end (Unix time), the poller's
+    VmHWM in KiB and its output lines.
     """
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    # to a file: a pipe read only at the end would fill up at N = 50
+    out = tempfile.TemporaryFile('w+')
+    p = subprocess.Popen(cmd, stdout=out)
     time.sleep(1.5)
-    t0, c0 = time.monotonic(), proc_cpu(p.pid)
-    lv0 = proc_cpu(libvirtd_pid) if libvirtd_pid else 0
+    others = [libvirtd_pid] if libvirtd_pid else []
+    t0, c0 = time.time(), cpu_s([p.pid])
+    l0, q0 = cpu_s(others), cpu_s(qemu_pids)
     time.sleep(seconds - 2)
-    t1, c1 = time.monotonic(), proc_cpu(p.pid)
-    lv = proc_cpu(libvirtd_pid) - lv0 if libvirtd_pid else 0
-    out = p.stdout.read()
+    t1, c1 = time.time(), cpu_s([p.pid])
+    l1, q1 = cpu_s(others), cpu_s(qemu_pids)
+    hwm = benchlib.status_kb(p.pid, 'VmHWM')
     if p.wait() != 0:
         sys.exit('powerd-bench: %s failed' % ' '.join(cmd))
-    return c1 - c0, lv, t1 - t0, out
+    out.seek(0)
+    lines = [json.loads(x) for x in out if x.strip()]
+    out.close()
+    return {'cpu_s': c1 - c0, 'libvirtd_s': l1 - l0, 'qemu_s': q1 - q0,
+            't0': t0, 't1': t1, 'hwm_kib': hwm, 'lines': lines}
 
 
-def powerd_round(out):
-    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
-    polls = [x['poll_s'] for x in lines]
-    ok = sum(v['status'] == 'ok' for v in lines[-1]['vms'])
-    return sum(polls) / len(polls), ok
+def idle_rate(qemu_pids, seconds):
+    """CPU seconds per second of the QEMUs with no poller."""
+    t, c = time.monotonic(), cpu_s(qemu_pids)
+    time.sleep(seconds)
+    return (cpu_s(qemu_pids) - c) / (time.monotonic() - t)
 
 
-def start_vms(tmp, n, bios):
-    pids = []
-    for i in range(n):
-        pidf = os.path.join(tmp, 'vm%d.pid' % i)
-        subprocess.run([QEMU, '-name', 'bench%d' % i, '-M', 'pc', '-accel',
-                        'tcg', '-cpu', 'max', '-smp', '1', '-m', '32',
-                        '-nodefaults', '-display', 'none', '-bios', bios,
-                        '-qmp', 'unix:%s/vm%d.qmp,server=on,wait=off'
-                        % (tmp, i), '-pidfile', pidf, '-daemonize'],
-                       check=True)
-        pids.append(int(open(pidf).read()))
-    return pids
+def result(m, n, r, qemu_idle):
+    lines = r['lines']
+    wall = r['t1'] - r['t0']
+    rounds = sum(r['t0'] <= x['time'] < r['t1'] for x in lines) or 1
+    qemu = max(0.0, r['qemu_s'] - qemu_idle * wall)
+    cpu = r['cpu_s'] + r['libvirtd_s']
+    polls = [x['poll_s'] for x in lines[1:]] or [lines[0]['poll_s']]
+    return {'vms': n, 'method': m.name, 'ours': m.ours,
+            'ok': sum(v['status'] == 'ok' for v in lines[-1]['vms']),
+            'poll_s': sum(polls) / len(polls), 'rounds': rounds,
+            'wall_s': wall, 'cpu_s': r['cpu_s'],
+            'libvirtd_s': r['libvirtd_s'], 'qemu_extra_s': qemu,
+            'cpu_ms_per_round': 1000 * cpu / rounds,
+            'qemu_ms_per_round': 1000 * qemu / rounds,
+            'poller_ms_per_s': 1000 * r['cpu_s'] / wall,
+            'libvirtd_ms_per_s': 1000 * r['libvirtd_s'] / wall,
+            'qemu_ms_per_s': 1000 * qemu / wall,
+            'total_ms_per_s': 1000 * (cpu + qemu) / wall,
+            'hwm_kib': r['hwm_kib']}
 
 
-def stop_vms(pids):
-    for p in pids:
-        try:
-            os.kill(p, 15)
-        except ProcessLookupError:
-            pass
-    for p in pids:
-        while os.path.exists('/proc/%d' % p):
-            time.sleep(0.05)
+def ratios(results):
+    for r in results:
+        base = [b for b in results if b['vms'] == r['vms'] and
+                b['method'] == BASE]
+        if base and base[0]['poll_s'] > 0 and base[0]['total_ms_per_s'] > 0:
+            r['round_x_base'] = r['poll_s'] / base[0]['poll_s']
+            r['cpu_x_base'] = r['total_ms_per_s'] / base[0]['total_ms_per_s']
 
 
-def libvirt_domains(tmp, n, bios, create):
-    for i in range(n):
-        name = 'qpbench%d' % i
-        if not create:
-            subprocess.run(['virsh', '-q', '-c', 'qemu:///system', 'destroy',
-                            name], capture_output=True)
-            continue
-        xml = os.path.join(tmp, name + '.xml')
-        with open(xml, 'w') as f:
-            f.write("""<domain type='qemu'>
-  <name>%s</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
-  <cpu mode='maximum' check='none'/>
-  <os><type arch='x86_64' machine='pc'>hvm</type>
-      <loader type='rom'>%s</loader></os>
-  <perf><event name='task_clock' enabled='yes'/></perf>
-  <devices><emulator>%s</emulator>
-    <controller type='usb' model='none'/><memballoon model='none'/>
-  </devices>
-</domain>
-""" % (name, bios, QEMU))
-        subprocess.run(['virsh', '-q', '-c', 'qemu:///system', 'create',
-                        xml], check=True, capture_output=True)
+def print_table(results, seconds):
+    print('\nPolling N halted VMs once a second for %d s; ratios to %s at '
+          'the same N' % (seconds, BASE))
+    print('%26s | %-17s | %-29s |' % ('', 'per poll round', 'CPU ms per '
+                                      'second of polling'))
+    print('%4s %-15s %4s | %8s %8s | %6s %8s %6s %6s | %6s %5s %5s' % (
+        'N', 'method', 'ok', 'time ms', 'CPU ms', 'poller', 'libvirtd',
+        'QEMUs', 'total', 'MiB', 'x rnd', 'x CPU'))
+    for r in results:
+        rx = '%5.1f' % r['round_x_base'] if 'round_x_base' in r else '    -'
+        cx = '%5.1f' % r['cpu_x_base'] if 'cpu_x_base' in r else '    -'
+        print('%4d %-15s %4d | %8.2f %8.2f | %6.2f %8.2f %6.2f %6.2f | '
+              '%6.1f %s %s' % (r['vms'], r['method'], r['ok'],
+                               1000 * r['poll_s'], r['cpu_ms_per_round'],
+                               r['poller_ms_per_s'], r['libvirtd_ms_per_s'],
+                               r['qemu_ms_per_s'], r['total_ms_per_s'],
+                               (r['hwm_kib'] or 0) / 1024, rx, cx))
+    print('CPU ms per round = (poller + libvirtd) / rounds; "QEMUs" is the '
+          'extra CPU of the QEMUs answering, over their idle rate (noisy '
+          'at N = 50); MiB: the poller\'s VmHWM.')
 
 
 def main():
@@ -161,97 +151,84 @@ def main():
     ap.add_argument('--vms', default='1,10,50')
     ap.add_argument('--seconds', type=float, default=10,
                     help='per method, at least 4')
-    ap.add_argument('--json')
+    ap.add_argument('--idle-seconds', type=float, default=4,
+                    help='QEMUs\' idle CPU measured for this long')
+    ap.add_argument('--methods', help='a subset of: ' +
+                    ', '.join(m.name for m in METHODS))
     ap.add_argument('--no-libvirt', action='store_true')
+    ap.add_argument('--json')
     args = ap.parse_args()
     counts = [int(x) for x in args.vms.split(',')]
-    results = []
+    methods = [m for m in METHODS if not args.methods or
+               m.name in args.methods.split(',')]
+    benchlib.wait_binaries()
+    mach = benchlib.machine()
+    ctx = argparse.Namespace()
+    ctx.poll = benchlib.powerd_mode('poll')
+    ctx.lv_python = None if args.no_libvirt else benchlib.libvirt_python()
+    if not ctx.lv_python:
+        print('powerd-bench: %s: methods on libvirt domains skipped' % (
+            '--no-libvirt' if args.no_libvirt else
+            'no python3 with the libvirt module'))
+        methods = [m for m in methods if m.vms != 'libvirt']
     s = str(int(args.seconds))
-    with tempfile.TemporaryDirectory(prefix='powerd-bench-') as tmp:
-        bios = os.path.join(tmp, 'halt.bios')
-        subprocess.run(['sh', os.path.join(TOP, 'scripts',
-                                           'make-guest-bios.sh'), 'halt',
-                        bios], check=True)
-        lvdir = os.path.join(TOP, 'build', 'bench', 'libvirtd')
-        lv_pid = None
-        if not args.no_libvirt:
-            subprocess.run(['sh', LIBVIRTD, 'start', lvdir], check=True,
-                           stdout=subprocess.DEVNULL)
-            lv_pid = int(open(os.path.join(lvdir, 'libvirtd.pid')).read())
-        try:
-            for n in counts:
-                pids = start_vms(tmp, n, bios)
-                time.sleep(1)
-                cpu, _, wall, out = run([POWERD, '--qmp', tmp + '/*.qmp',
-                                         '--energy-source', 'estimate',
-                                         '--format', 'json', '--count', s],
-                                        args.seconds)
-                poll, ok = powerd_round(out)
-                results.append({'vms': n, 'method': 'powerd-qmp',
-                                'cpu_s': cpu, 'libvirtd_s': 0,
-                                'wall_s': wall, 'poll_s': poll, 'ok': ok})
-                cpu, _, wall, out = run([sys.executable, '-c', PROC_SCAN, tmp,
-                                         s], args.seconds)
-                rounds, poll, found = out.split()
-                results.append({'vms': n, 'method': 'proc-scan',
-                                'cpu_s': cpu, 'libvirtd_s': 0,
-                                'wall_s': wall, 'poll_s': float(poll),
-                                'ok': int(found)})
-                stop_vms(pids)
-                if args.no_libvirt:
+    results = []
+    with tempfile.TemporaryDirectory(prefix='powerd-bench-') as tmp, \
+            contextlib.ExitStack() as cleanup:
+        ctx.tmp = tmp
+        sysfs = os.path.join(tmp, 'sys')
+        # the tree's energy: not what is measured here, but every method
+        # reads it each round, as it would read RAPL
+        rapl = subprocess.Popen([sys.executable, benchlib.FAKE_RAPL,
+                                 '--root', sysfs, '--watts', '60'])
+        cleanup.callback(rapl.wait)
+        cleanup.callback(rapl.terminate)
+        while not os.path.exists(os.path.join(
+                sysfs, 'class', 'powercap', 'intel-rapl:0', 'energy_uj')):
+            time.sleep(0.05)
+        ctx.powerd = ['--energy-source', 'powercap', '--sysfs-root', sysfs,
+                      '--idle-watts', '20', '--format', 'json',
+                      '--interval', '1', '--count', s]
+        ctx.ref = ['--sysfs-root', sysfs, '--idle-watts', '20',
+                   '--interval', '1', '--count', s]
+        bios = benchlib.make_bios(tmp, 'halt')
+        lv = cleanup.enter_context(benchlib.Libvirtd()) if any(
+            m.vms == 'libvirt' for m in methods) else None
+        for n in counts:
+            for vms in ('qmp', 'libvirt'):
+                ms = [m for m in methods if m.vms == vms]
+                if not ms:
                     continue
-                libvirt_domains(tmp, n, bios, True)
-                time.sleep(1)
-                cpu, lv, wall, out = run([POWERD, '--libvirt',
-                                          'qemu:///system',
-                                          '--energy-source', 'estimate',
-                                          '--format', 'json', '--count', s],
-                                         args.seconds, lv_pid)
-                poll, ok = powerd_round(out)
-                results.append({'vms': n, 'method': 'powerd-libvirt',
-                                'cpu_s': cpu, 'libvirtd_s': lv,
-                                'wall_s': wall, 'poll_s': poll, 'ok': ok})
-                        # Debian's python3, which has the libvirt module
-                cpu, lv, wall, out = run(['/usr/bin/python3', '-c',
-                                          BULK_STATS, s], args.seconds,
-                                         lv_pid)
-                rounds, poll, found = out.split()
-                results.append({'vms': n, 'method': 'bulk-stats',
-                                'cpu_s': cpu, 'libvirtd_s': lv,
-                                'wall_s': wall, 'poll_s': float(poll),
-                                'ok': int(found)})
-                libvirt_domains(tmp, n, bios, False)
-        finally:
-            if not args.no_libvirt:
-                libvirt_domains(tmp, max(counts), bios, False)
-                subprocess.run(['sh', LIBVIRTD, 'stop', lvdir],
-                               stdout=subprocess.DEVNULL)
-
-    print('Polling N halted VMs once a second for %s s (CPU in ms per '
-          'second of polling):' % s)
-    print('%4s %-15s %4s %9s %10s %11s %14s %9s' % (
-        'N', 'method', 'ok', 'round ms', 'poller ms', 'libvirtd ms',
-        'ms/VM/round', 'vs bulk'))
-    for r in results:
-        per_s = 1000.0 / r['wall_s']
-        r['poller_ms_per_s'] = r['cpu_s'] * per_s
-        r['libvirtd_ms_per_s'] = r['libvirtd_s'] * per_s
-        r['ms_per_vm'] = (r['cpu_s'] + r['libvirtd_s']) * per_s / r['vms']
-    for r in results:
-        bulk = [b for b in results if b['vms'] == r['vms'] and
-                b['method'] == 'bulk-stats']
-        ratio = '%8.1fx' % (r['ms_per_vm'] / bulk[0]['ms_per_vm']) \
-            if bulk and bulk[0]['ms_per_vm'] > 0 else '%9s' % '-'
-        print('%4d %-15s %4d %9.2f %10.2f %11.2f %14.3f %s' % (
-            r['vms'], r['method'], r['ok'], 1000 * r['poll_s'],
-            r['poller_ms_per_s'], r['libvirtd_ms_per_s'], r['ms_per_vm'],
-            ratio))
+                pids = []
+                try:
+                    for i in range(n):
+                        name = 'bench%d' % i
+                        pids.append(benchlib.start_qemu(
+                            tmp, name, bios,
+                            qmp=[os.path.join(tmp, 'vm%d.qmp' % i)])
+                            if vms == 'qmp' else
+                            lv.create(tmp, benchlib.DOMAIN_PREFIX + name,
+                                      bios))
+                    time.sleep(1)
+                    qidle = idle_rate(pids, args.idle_seconds)
+                    for m in ms:
+                        r = run(m.command(ctx), args.seconds,
+                                lv.pid if vms == 'libvirt' else None,
+                                pids)
+                        results.append(result(m, n, r, qidle))
+                        print('N = %d %-15s done' % (n, m.name),
+                              flush=True)
+                finally:
+                    if vms == 'qmp':
+                        benchlib.stop_pids(pids)
+                    else:
+                        lv.destroy_all()
+    ratios(results)
+    print_table(results, int(args.seconds))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({'date': time.strftime('%Y-%m-%d %H:%M:%S'),
-                       'cpus': os.cpu_count(), 'results': results}, f,
-                      indent=2)
-        print('\nwritten to %s' % args.json)
+        benchlib.write_json(args.json, {'seconds': args.seconds,
+                                        'base': BASE, 'results': results},
+                            mach)
 
 
 if __name__ == '__main__':
