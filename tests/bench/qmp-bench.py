@@ -4,83 +4,117 @@
 # Benchmark of the QEMU side, side by side in one run against the same
 # QEMU binary (not a test: it prints what it measures, with ratios):
 #
-#  1. round trip of query-power vs query-status over a QMP UNIX socket,
-#     N calls each, interleaved, for 1 and 8 vCPUs: mean and p99;
+#  1. round trip of query-power vs query-status, N calls each, interleaved,
+#     for 1 and 8 vCPUs, mean and p99:
+#       direct   over a QMP UNIX socket (Python client);
+#       libvirt  through libvirt's QMP passthrough
+#                (libvirt_qemu.qemuMonitorCommand, what qemu-powerd
+#                --libvirt and 'virsh qemu-monitor-command' use) to a
+#                domain of the private libvirtd, with libvirtd's CPU per
+#                call;
 #  2. guest-visible cost of the counters: a guest counting in a loop
 #     (the 'count' guest of tests/qtest/power/guest.S), its loops per
 #     second with counters on (task-clock) vs counters=off, alternating.
 #
-# Usage: qmp-bench.py [--calls N] [--seconds S] [--json FILE]
+# Usage: qmp-bench.py [--calls N] [--seconds S] [--rounds R] [--no-libvirt]
+#                     [--json FILE]
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-QEMU = os.path.join(TOP, 'build', 'qemu-system-x86_64')
+import benchlib
+
+COMMANDS = ('query-power', 'query-status')
+
+# Run by a python3 with the libvirt module: ARGV domain, calls.
+LIBVIRT_LOOP = r'''
+import json, sys, time, libvirt, libvirt_qemu
+name, calls = sys.argv[1], int(sys.argv[2])
+dom = libvirt.open('qemu:///system').lookupByName(name)
+cmds = {c: json.dumps({'execute': c}) for c in ('query-power',
+                                                'query-status')}
+times = {c: [] for c in cmds}
+for c in cmds:                          # warm-up
+    libvirt_qemu.qemuMonitorCommand(dom, cmds[c], 0)
+sys.stdout.write('go\n')
+sys.stdout.flush()
+sys.stdin.readline()
+for _ in range(calls):
+    for c in cmds:                      # interleaved: same conditions
+        t = time.perf_counter_ns()
+        libvirt_qemu.qemuMonitorCommand(dom, cmds[c], 0)
+        times[c].append((time.perf_counter_ns() - t) / 1000.0)
+print(json.dumps(times))
+'''
 
 
 class Vm:
     def __init__(self, tmp, guest, smp, extra=()):
-        self.sock = os.path.join(tmp, 'qmp-%d.sock' % id(self))
-        bios = os.path.join(tmp, guest + '.bios')
-        if not os.path.exists(bios):
-            subprocess.run(['sh', os.path.join(TOP, 'scripts',
-                                               'make-guest-bios.sh'),
-                            guest, bios], check=True)
-        accel = 'kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'tcg'
+        sock = os.path.join(tmp, 'qmp-%d.sock' % id(self))
         self.proc = subprocess.Popen(
-            [QEMU, '-M', 'pc', '-accel', accel, '-cpu', 'max',
-             '-smp', str(smp), '-m', '64', '-nodefaults', '-display', 'none',
-             '-bios', bios, '-qmp', 'unix:%s,server=on,wait=off' % self.sock]
-            + list(extra))
-        self.s = socket.socket(socket.AF_UNIX)
-        for _ in range(200):
-            try:
-                self.s.connect(self.sock)
-                break
-            except OSError:
-                time.sleep(0.05)
-        self.f = self.s.makefile('rw')
-        json.loads(self.f.readline())
-        self.cmd('qmp_capabilities')
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({'execute': name, 'arguments': args}) + '\n')
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if 'event' not in r:
-                return r['return']
+            [benchlib.QEMU, '-M', 'pc', '-accel', benchlib.ACCEL, '-cpu',
+             'max', '-smp', str(smp), '-m', '64', '-nodefaults',
+             '-display', 'none', '-bios', benchlib.make_bios(tmp, guest),
+             '-qmp', 'unix:%s,server=on,wait=off' % sock] + list(extra))
+        self.qmp = benchlib.Qmp(sock)
 
     def hmp(self, line):
-        return self.cmd('human-monitor-command', **{'command-line': line})
+        return self.qmp.cmd('human-monitor-command',
+                            **{'command-line': line})
 
     def close(self):
         try:
-            self.cmd('quit')
+            self.qmp.cmd('quit')
         except (OSError, ValueError):
             pass
         self.proc.wait(10)
 
 
+def summary(times):
+    out = {}
+    for c, t in times.items():
+        t = sorted(t)
+        out[c] = {'mean_us': statistics.mean(t),
+                  'p99_us': t[int(len(t) * 0.99) - 1]}
+    out['ratio'] = out['query-power']['mean_us'] / \
+        out['query-status']['mean_us']
+    return out
+
+
 def round_trips(vm, calls):
-    times = {'query-power': [], 'query-status': []}
+    times = {c: [] for c in COMMANDS}
     for _ in range(calls):
         for c in times:                     # interleaved: same conditions
             t = time.perf_counter_ns()
-            vm.cmd(c)
+            vm.qmp.cmd(c)
             times[c].append((time.perf_counter_ns() - t) / 1000.0)
-    out = {}
-    for c, t in times.items():
-        t.sort()
-        out[c] = {'mean_us': statistics.mean(t),
-                  'p99_us': t[int(len(t) * 0.99) - 1]}
+    return summary(times)
+
+
+def libvirt_round_trips(lv, lv_python, tmp, smp, calls):
+    name = benchlib.DOMAIN_PREFIX + 'qmp%d' % smp
+    lv.create(tmp, name, benchlib.make_bios(tmp, 'halt'), vcpus=smp)
+    try:
+        p = subprocess.Popen([lv_python, '-c', LIBVIRT_LOOP, name,
+                              str(calls)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        if p.stdout.readline() != 'go\n':
+            raise RuntimeError('the libvirt client did not start')
+        c0 = benchlib.cpu_ns(lv.pid)
+        p.stdin.write('\n')
+        p.stdin.flush()
+        times = json.loads(p.stdout.read())
+        c1 = benchlib.cpu_ns(lv.pid)
+        if p.wait() != 0:
+            raise RuntimeError('the libvirt client failed')
+    finally:
+        lv.destroy(name)
+    out = summary(times)
+    out['libvirtd_us_per_call'] = (c1 - c0) / 1000.0 / (2 * calls)
     return out
 
 
@@ -107,28 +141,46 @@ def main():
     ap.add_argument('--calls', type=int, default=1000)
     ap.add_argument('--seconds', type=float, default=3)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--no-libvirt', action='store_true')
     ap.add_argument('--json')
     args = ap.parse_args()
-    result = {'date': time.strftime('%Y-%m-%d %H:%M:%S'),
-              'host': os.uname().nodename, 'cpus': os.cpu_count(),
-              'qmp': {}, 'counters': {}}
+    benchlib.wait_binaries()
+    mach = benchlib.machine()
+    result = {'qmp': {}, 'libvirt': {}, 'counters': {}}
+    lv_python = None if args.no_libvirt else benchlib.libvirt_python()
     with tempfile.TemporaryDirectory() as tmp:
-        print('QMP round trip, %d calls each, interleaved:' % args.calls)
-        print('%6s %14s %14s %14s %14s %8s' % ('vCPUs', 'power mean us',
-                                               'power p99 us',
-                                               'status mean us',
-                                               'status p99 us', 'ratio'))
         for smp in (1, 8):
             vm = Vm(tmp, 'halt', smp)
-            rt = round_trips(vm, args.calls)
+            result['qmp'][smp] = round_trips(vm, args.calls)
             vm.close()
-            ratio = rt['query-power']['mean_us'] / \
-                rt['query-status']['mean_us']
-            result['qmp'][smp] = dict(rt, ratio=ratio)
-            print('%6d %14.1f %14.1f %14.1f %14.1f %7.2fx' % (
-                smp, rt['query-power']['mean_us'],
-                rt['query-power']['p99_us'], rt['query-status']['mean_us'],
-                rt['query-status']['p99_us'], ratio))
+        if lv_python:
+            with benchlib.Libvirtd() as lv:
+                for smp in (1, 8):
+                    result['libvirt'][smp] = libvirt_round_trips(
+                        lv, lv_python, tmp, smp, args.calls)
+        print('QMP round trip, %d calls each, interleaved (us):'
+              % args.calls)
+        print('%-8s %5s %11s %9s %12s %10s %6s %10s %9s' % (
+            'path', 'vCPUs', 'power mean', 'power p99', 'status mean',
+            'status p99', 'ratio', 'x direct', 'libvirtd'))
+        for path in ('qmp', 'libvirt'):
+            for smp, rt in result[path].items():
+                direct = result['qmp'][smp]['query-power']['mean_us']
+                lvd = '%9.1f' % rt['libvirtd_us_per_call'] \
+                    if 'libvirtd_us_per_call' in rt else '%9s' % '-'
+                print('%-8s %5d %11.1f %9.1f %12.1f %10.1f %5.2fx %9.2fx %s'
+                      % ('direct' if path == 'qmp' else path, smp,
+                         rt['query-power']['mean_us'],
+                         rt['query-power']['p99_us'],
+                         rt['query-status']['mean_us'],
+                         rt['query-status']['p99_us'], rt['ratio'],
+                         rt['query-power']['mean_us'] / direct, lvd))
+        if not lv_python:
+            print('(libvirt skipped: %s)' % (
+                '--no-libvirt' if args.no_libvirt else
+                'no python3 with the libvirt module'))
+        print('ratio: query-power / query-status; x direct: query-power '
+              'against direct QMP; libvirtd: its CPU us per call')
         print('\nGuest loops per second, %d rounds of %.1f s, alternating:'
               % (args.rounds, args.seconds))
         rates = {'task-clock': [], 'off': []}
@@ -138,21 +190,19 @@ def main():
         on, off = statistics.mean(rates['task-clock']), \
             statistics.mean(rates['off'])
         overhead = 100.0 * (off - on) / off
+        spread = 100.0 * (max(rates['off']) - min(rates['off'])) / off
         result['counters'] = {'on_loops_per_s': rates['task-clock'],
                               'off_loops_per_s': rates['off'],
-                              'overhead_percent': overhead}
+                              'overhead_percent': overhead,
+                              'spread_percent': spread}
         print('  counters on (task-clock): %s  mean %.3g' % (
             ' '.join('%.3g' % r for r in rates['task-clock']), on))
         print('  counters off:             %s  mean %.3g' % (
             ' '.join('%.3g' % r for r in rates['off']), off))
         print('  on/off = %.4f, overhead %.2f%% (noise: spread of the '
-              'rounds %.2f%%)' % (on / off, overhead,
-                                  100.0 * (max(rates['off']) -
-                                           min(rates['off'])) / off))
+              'rounds %.2f%%)' % (on / off, overhead, spread))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
-        print('\nwritten to %s' % args.json)
+        benchlib.write_json(args.json, result, mach)
 
 
 if __name__ == '__main__':
