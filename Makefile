@@ -42,8 +42,12 @@ demo: qemu
 
 bench: qemu
 	@mkdir -p build/bench
+	@rm -f build/bench/*.json
 	@python3 tests/bench/qmp-bench.py --json build/bench/qmp.json
 	@python3 tests/bench/powerd-bench.py --json build/bench/powerd.json
+	@python3 tests/bench/attribution-bench.py --json build/bench/attribution.json
+	@python3 tests/bench/scaling-bench.py --json build/bench/scaling.json
+	@python3 tests/bench/summary.py build/bench
 
 patches:
 	@sh scripts/export-patches.sh
