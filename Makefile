@@ -5,6 +5,7 @@
 #   make            install build dependencies, fetch QEMU 10.0, apply the
 #                   patch set, build build/qemu-system-x86_64
 #   make check      build everything and run every test
+#   make check-stress  the robustness suite: churn, faults, fuzzing (minutes)
 #   make demo       the main job (see README.rst)
 #   make bench      benchmarks (not tests): they print ratios
 #   make checkpatch QEMU's checkpatch.pl on the series and our new files
@@ -14,8 +15,8 @@
 
 export JOBS ?= $(shell nproc)
 
-.PHONY: all deps src tree qemu check checkpatch demo bench patches clean \
-	distclean
+.PHONY: all deps src tree qemu check check-stress checkpatch demo bench \
+	patches clean distclean
 
 all: qemu
 
@@ -33,6 +34,9 @@ qemu: tree
 
 check:
 	@sh scripts/check.sh
+
+check-stress:
+	@sh scripts/check-stress.sh
 
 checkpatch: tree
 	@sh scripts/checkpatch.sh
