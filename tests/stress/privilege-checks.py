@@ -222,6 +222,7 @@ class Checks:
         alive = self.qemu.alive()
         rc = self.qemu.stop()
         self.qemu = None
+        print('# crashes: %d' % (0 if alive else 1), flush=True)
         self.result(alive and rc == 0,
                     'QEMU kept running and quit cleanly (exit %s)' % rc)
 

@@ -539,6 +539,7 @@ class Run:
               % (self.sent, self.elapsed, a.seed, self.crashes,
                  self.timeouts, json.dumps(self.successes, sort_keys=True)),
               flush=True)
+        print('# crashes: %d' % self.crashes, flush=True)
 
     def candidate_paths(self):
         """Where a string of the requests would land as a path, taken
