@@ -2,16 +2,23 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The host's RAPL energy counters as query-power reports them: found
- * once, then read at each query with counter wraps folded in.
+ * once, then read at each query with counter wraps folded in.  Until
+ * they are found, they are looked for again at most once a second: the
+ * hardware does not come and go, but access to it can (permissions,
+ * udev rules, a module loaded late).
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/host-rapl.h"
+#include "qemu/timer.h"
 #include "power-internal.h"
+
+#define RETRY_NS NANOSECONDS_PER_SECOND
 
 static struct {
     bool tried;
+    int64_t tried_ns;           /* QEMU_CLOCK_REALTIME of the last look */
     HostEnergy *energy;         /* NULL: none, see @why */
     char *why;
 } host;
@@ -43,11 +50,13 @@ PowerHostEnergy *power_host_energy_snapshot(void)
     PowerEnergyZoneList **tail = &out->zones;
     Error *err = NULL;
 
-    /* RAPL does not come and go: look for it once */
-    if (!host.tried) {
+    if (!host.energy && (!host.tried ||
+        qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - host.tried_ns >= RETRY_NS)) {
         HostEnergyOptions opts = { .sysfs_root = power_sysfs_root() };
 
         host.tried = true;
+        host.tried_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        g_clear_pointer(&host.why, g_free);
         host.energy = host_energy_open(&opts, HOST_ENERGY__MAX, &err);
         if (!host.energy) {
             host.why = g_strdup(error_get_pretty(err));

@@ -385,26 +385,28 @@ bool host_pstate_apply(const char *root, const HostPstate *cur, bool has_max,
 {
     g_autofree char *max_path = pstate_path(root, "max_perf_pct");
     g_autofree char *min_path = pstate_path(root, "min_perf_pct");
+    const char *done = NULL;
     char buf[24];
     /* as for frequencies: never min > max in between */
     bool max_first = has_min && min > cur->max_perf_pct;
 
     for (int step = 0; step < 2; step++) {
         bool do_max = (step == 0) == max_first;
+        const char *path = do_max ? max_path : min_path;
 
-        if (do_max && has_max) {
-            snprintf(buf, sizeof(buf), "%" PRIu64, max);
-            if (host_sysfs_write_logged(undo, max_path, buf, NULL,
-                                        errp) < 0) {
-                return false;
-            }
-        } else if (!do_max && has_min) {
-            snprintf(buf, sizeof(buf), "%" PRIu64, min);
-            if (host_sysfs_write_logged(undo, min_path, buf, NULL,
-                                        errp) < 0) {
-                return false;
-            }
+        if (!(do_max ? has_max : has_min)) {
+            continue;
         }
+        snprintf(buf, sizeof(buf), "%" PRIu64, do_max ? max : min);
+        if (host_sysfs_write_logged(undo, path, buf, NULL, errp) < 0) {
+            if (done) {
+                error_prepend(errp, "%s was changed, then: ", done);
+            } else {
+                error_prepend(errp, "Nothing was changed: ");
+            }
+            return false;
+        }
+        done = do_max ? "max_perf_pct" : "min_perf_pct";
     }
     return true;
 }

@@ -212,6 +212,7 @@ static void test_apply(void)
 
 static void test_pstate(void)
 {
+    g_autofree char *bad = NULL;
     static const struct {
         int64_t max, min;
         bool ok;
@@ -265,6 +266,24 @@ static void test_pstate(void)
                           "min_perf_pct");
     g_assert_cmpstr(max, ==, "90");
     g_assert_cmpstr(min, ==, "60");
+
+    /* a knob that cannot be written: the error says what was changed */
+    g_clear_pointer(&p, host_pstate_free);
+    g_assert_cmpint(host_pstate_read(root, &p, &error_abort), ==, 0);
+    bad = g_build_filename(root, "devices/system/cpu/intel_pstate/"
+                           "min_perf_pct", NULL);
+    g_assert_cmpint(unlink(bad), ==, 0);
+    fake_sysfs_mkdir(root, "devices/system/cpu/intel_pstate/min_perf_pct");
+    g_assert_false(host_pstate_apply(root, p, true, 80, true, 30, undo,
+                                     &err));
+    g_assert_true(g_str_has_prefix(error_get_pretty(err),
+                                   "Nothing was changed: "));
+    error_free_or_abort(&err);
+    g_assert_false(host_pstate_apply(root, p, true, 95, true, 92, undo,
+                                     &err));
+    g_assert_true(g_str_has_prefix(error_get_pretty(err),
+                                   "max_perf_pct was changed, then: "));
+    error_free_or_abort(&err);
     fake_sysfs_free(root);
 }
 
