@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import benchlib
@@ -194,30 +195,58 @@ def run(args, tmp, pids, lv_python):
         tmp, m + '.out'), 'w')) for m, c in cmds.items()}
     start = time.time()
     change_at = start + args.seconds / 2
-    toggles, paused, i = [], True, 1
-    print('Running %s for %d s (steady %d s, then toggling every second) '
-          '...' % (', '.join(cmds), count, count // 2), flush=True)
-    while any(p.poll() is None for p in procs.values()):
-        tick(i)
-        now = time.time()
-        # in the changing half: flip on each whole second after change_at
-        if now >= change_at and \
-                int(now - change_at) + 1 > len(toggles):
+    toggles, done = [], threading.Event()
+
+    def toggler():
+        # its own thread: a stop or cont can take long on a loaded host,
+        # and must not hold up the meter
+        paused = True
+        while not done.wait(max(0.0, change_at + len(toggles) -
+                                time.time())):
             ctl.cmd('stop' if not paused else 'cont')
             paused = not paused
             toggles.append(time.time())
-        i += 1
-        time.sleep(max(0.0, m0 + i * args.period - time.monotonic()))
-    for _ in range(10):                 # a little past the last sample
-        i += 1
-        tick(i)
-        time.sleep(args.period)
+
+    th = threading.Thread(target=toggler)
+    th.start()
+    realtime = False
+    try:
+        # The meter stands for hardware, which the host's load does not
+        # delay: real-time priority for this thread only (the pollers, the
+        # VMs and the toggler keep theirs).
+        if args.realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+                realtime = True
+            except OSError as e:
+                print('attribution-bench: meter not real-time: %s' % e)
+        print('Running %s for %d s (steady %d s, then toggling every '
+              'second) ...' % (', '.join(cmds), count, count // 2),
+              flush=True)
+        i = 1
+        while any(p.poll() is None for p in procs.values()):
+            tick(i)
+            i += 1
+            time.sleep(max(0.0, m0 + i * args.period - time.monotonic()))
+        for _ in range(10):             # a little past the last sample
+            i += 1
+            tick(i)
+            time.sleep(args.period)
+    finally:
+        if realtime:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        done.set()
+        th.join()
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                p.wait()
     ctl.close()
     for m, p in procs.items():
         if p.returncode != 0:
             sys.exit('attribution-bench: %s failed (%d)' % (m,
                                                             p.returncode))
-    return {'busy_source': busy_name, 'start': start,
+    return {'busy_source': busy_name, 'realtime': realtime, 'start': start,
             'change_at': change_at, 'toggles': len(toggles),
             'methods': list(cmds), 'host': host, 'vms': vms,
             'outputs': {m: os.path.join(tmp, m + '.out') for m in cmds}}
@@ -347,6 +376,8 @@ def main():
     ap.add_argument('--watts-per-cpu', type=float, default=10.0)
     ap.add_argument('--period', type=float, default=0.01,
                     help='seconds between meter updates (default 0.01)')
+    ap.add_argument('--no-realtime', dest='realtime', action='store_false',
+                    help='run the meter at normal priority')
     ap.add_argument('--no-libvirt', action='store_true')
     ap.add_argument('--keep', metavar='DIR', help='keep the pollers\' '
                     'outputs and the truth (truth.json) in DIR')
@@ -374,13 +405,15 @@ def main():
             finally:
                 benchlib.stop_pids(list(pids.values()))
     print_table(args, r, res)
-    print('(host busy CPU time from %s; %d toggles)' % (r['busy_source'],
-                                                        r['toggles']))
+    print('(host busy CPU time from %s; meter %s; %d toggles)' % (
+        r['busy_source'], 'real-time' if r['realtime'] else
+        'at normal priority', r['toggles']))
     if args.json:
         benchlib.write_json(args.json, {
             'seconds': args.seconds, 'idle_watts': args.idle_watts,
             'watts_per_cpu': args.watts_per_cpu, 'period_s': args.period,
-            'busy_source': r['busy_source'], 'methods': r['methods'],
+            'busy_source': r['busy_source'], 'realtime': r['realtime'],
+            'methods': r['methods'],
             'vms': [n for n, _ in VMS], 'toggles': r['toggles'],
             'errors': res}, mach)
 
