@@ -3,7 +3,8 @@
 #
 # qmp-args.py: QMP argument fuzzing of the host power commands
 # (set-host-cpufreq, set-host-pstate, set-host-power-limit,
-# query-host-power-policy, query-power), run by test-qmp-args.sh.  A QEMU
+# query-host-power-policy, query-power, set-power-sampling,
+# query-power-sampling), run by test-qmp-args.sh.  A QEMU
 # with -object host-power,policy=allow works on a fake sysfs tree in
 # --dir; it gets known-valid requests, then --requests random ones from
 # a seeded generator (wrong types, out-of-range and huge numbers,
@@ -44,6 +45,9 @@ COMMANDS = {
                              'enabled': 'bool'},
     'query-host-power-policy': {},
     'query-power': {},
+    'set-power-sampling': {'enable': 'bool', 'interval-ms': 'ms',
+                           'lease-ms': 'ms', 'host-energy': 'bool'},
+    'query-power-sampling': {},
 }
 
 INTS = [0, 1, -1, 2, 7, 100, 101, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
@@ -120,6 +124,10 @@ class Gen:
                              h.MAX_POWER_UW, h.MAX_POWER_UW + 1])
         if kind == 'us':
             return r.randint(0, 2000000)
+        if kind == 'ms':
+            return r.choice([0, 99, 100, 101, 999, 1000, 60000, 3600000,
+                             3600001, 86400000, 86400001, 2**32 - 1,
+                             r.randint(100, 5000)])
         return r.choice([True, False])
 
     def hostile(self, depth=0):
@@ -297,6 +305,10 @@ class Run:
               h.ZONE % 1 + 'enabled': '1'}),
             ('set-host-power-limit', {'zone': 'dram-0', 'enabled': False},
              {h.ZONE % '0:1' + 'enabled': '0'}),
+            # sampling reads the tree (host energy) and writes nothing
+            ('set-power-sampling', {'enable': True, 'interval-ms': 100,
+                                    'lease-ms': 2000, 'host-energy': True},
+             {}),
         ]
         bad = []
         for name, args, expect in cases:
