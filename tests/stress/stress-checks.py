@@ -168,17 +168,20 @@ def sc_churn(a):
         d = ', '.join('%s ok in %d of %d lines' % (k, seen[k], len(objs))
                       for k in sorted(keep))
         # The first line may be "new".  A VM starved of CPU by the QEMUs
-        # starting next to it may miss a deadline, seldom (and each miss
-        # costs two lines: failed, then new); more is the daemon's fault.
+        # starting next to it might miss a deadline, seldom: one miss
+        # (two lines: failed, then new) or a fraction of the lines.
+        # (With --mode poll, 200 cycles at a load of 5 to 9 on two CPUs
+        # gave no miss at all.)
+        allowed = max(2, int((len(objs) - 1) * a.keep_misses))
         worst = min(seen.values())
-        if worst < (len(objs) - 1) * (1 - a.keep_misses):
-            raise Bad('%s; %s' % (d, dict(bad)))
         if bad:
             d += '; not ok: %s' % ', '.join('%s %dx' % kv for kv in
                                              sorted(bad.items()))
+        if worst < len(objs) - 1 - allowed:
+            raise Bad(d)
         return d
-    run('VMs kept alive listed in every line, ok in %g%% of them at least'
-        % (100 - 100 * a.keep_misses), kept)
+    run('VMs kept alive listed in every line, not ok in %g%% of them at'
+        ' most (or 2 lines)' % (100 * a.keep_misses), kept)
 
     def churned():
         names, ok = set(), set()
@@ -323,8 +326,10 @@ def sc_hang(a):
             tl = timeline(objs, name)
             t0 = first_ev(evs, 'stop', name)
             t1 = first_ev(evs, 'cont', name)
+            # (a line's time is that of its host sample: answers come
+            # up to the timeout later)
             during = [(s, w, e) for t, s, w, e in tl
-                      if t0 + to + iv + 0.1 < t < t1]
+                      if t0 + to + iv + 0.1 < t < t1 - to]
             if not during:
                 raise Bad('no line while it was stopped')
             bad = [x for x in during if x[0] != 'failed' or x[1] != 0]
@@ -357,7 +362,7 @@ def sc_hang(a):
             except Bad:
                 t1 = float('inf')
             after = [(s, w) for t, s, w, e in tl
-                     if t0 + to + iv + 0.1 < t < t1]
+                     if t0 + to + iv + 0.1 < t < t1 - to]
             if not after:
                 raise Bad('no line after the SIGKILL')
             bad = [x for x in after if x[0] not in ('failed', None) or
@@ -407,7 +412,7 @@ def sc_libvirtd(a):
         t1 = first_ev(evs, 'starting', 'libvirtd')
         d = []
         for name in a.doms:
-            sts = statuses_between(timeline(objs, name), t0 + iv, t1)
+            sts = statuses_between(timeline(objs, name), t0 + iv, t1 - iv)
             if any(s not in ('failed', None) for s in sts):
                 raise Bad('%s while libvirtd was down: %s'
                           % (name, squeeze(sts)))

@@ -398,7 +398,7 @@ main() {
     fi
     checks churn "$dir/out.json" --keep keep-half,keep-halt --events "$ev" \
         --interval $interval --max-gap $max_gap --forget $forget \
-        --limit 600 --keep-misses 0.02 --min-seen $((cycles / 4))
+        --limit 600 --keep-misses 0.005 --min-seen $((cycles / 4))
     note "cycles done: $done_cycles in $((t_end - t_start)) s"
     note "crashes: $crashes"
     note "leaks: $leaks"
