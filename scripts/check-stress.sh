@@ -61,12 +61,12 @@ sum() {
     sed -nE "$1" "$log"/*.log | awk '{ s += $1 } END { print s + 0 }'
 }
 
-# optional NAME SCRIPT ARGS...: a suite that may not be there yet
+# optional NAME SCRIPT CMD...: a suite that may not be there yet
 optional() {
     name=$1
     script=$2
     if [ -x "$script" ]; then
-        shift
+        shift 2
         phase "$name" run "$@"
         count "$name"
     else
@@ -96,11 +96,13 @@ echo "# times:${times%,}"
 echo "# cycles done: $(sum 's/^# cycles done: ([0-9]+).*/\1/p')"
 echo "# faults injected: $(sum 's/^# faults injected: ([0-9]+).*/\1/p')"
 echo "# fuzz executions: $(sum 's/^# total executions: ([0-9]+).*/\1/p')"
-req=$(sum 's/.* ([0-9]+) requests.*/\1/p')
-[ "$req" -gt 0 ] && echo "# requests (qmp-args, privilege): $req"
-# the churn's and faults' own counts, and each fuzz target that crashed
+[ -s "$log/qmp-args.log" ] &&
+    echo "# QMP requests: $(sum 's/^# ([0-9]+) requests sent.*/\1/p')"
+# the churn's, faults' and privilege's own counts, each fuzz target that
+# crashed, and the QEMUs that qmp-args crashed
 crashes=$(($(sum 's/^# crashes: ([0-9]+).*/\1/p') +
-    $(sum 's/^not ok - fuzz .* ([0-9]+) crash.*/\1/p')))
+    $(sum 's/^not ok - fuzz .* ([0-9]+) crash.*/\1/p') +
+    $(sum 's/^# [0-9]+ requests sent.*, ([0-9]+) crashes,.*/\1/p')))
 echo "# crashes = $crashes"
 echo "# leaks = $(sum 's/^# leaks: ([0-9]+).*/\1/p')"
 [ -z "$skipped" ] || echo "# skipped (not there yet):$skipped"
