@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # 'make check-stress': the robustness suite, timing each part:
-# tests/stress/test-churn.sh (200 cycles through plain QMP, then 30
-# through libvirt), tests/stress/test-faults.sh (every scenario), and,
+# tests/stress/test-churn.sh (200 cycles through plain QMP, 30 with the
+# daemon under valgrind, 30 through libvirt), tests/stress/test-faults.sh
+# (every scenario), and,
 # where present and executable, tests/fuzz/run-fuzz.sh 60,
 # tests/stress/test-qmp-args.sh and tests/stress/test-privilege.sh.  Ends
 # with the cycles done, faults injected, fuzz executions, crashes, leaks
@@ -81,6 +82,8 @@ t_start=$(date +%s)
 rm -f "$log"/*.log
 phase churn run sh tests/stress/test-churn.sh --cycles 200
 count churn
+phase churn-valgrind run sh tests/stress/test-churn.sh --valgrind --cycles 30
+count churn-valgrind
 phase churn-libvirt run sh tests/stress/test-churn.sh --libvirt --cycles 30
 count churn-libvirt
 phase faults run sh tests/stress/test-faults.sh

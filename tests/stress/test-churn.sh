@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# test-churn.sh [--cycles N] [--seed N] [--libvirt]: qemu-powerd while VMs
-# come and go.  Two VMs stay up the whole time; next to them, tiny spin,
+# test-churn.sh [--cycles N] [--seed N] [--libvirt] [--valgrind]:
+# qemu-powerd while VMs come and go.  Two VMs stay up the whole time; next to them, tiny spin,
 # half and halt guests are started and stopped N times (default 200; 30
 # with --libvirt), up to three at once, in an order and with lifetimes
 # drawn from --seed, and stopped in turn by SIGTERM, SIGKILL (the stale
@@ -19,6 +19,9 @@
 # (tests/integration/libvirtd.sh): transient domains created and
 # destroyed, persistent ones defined, started, destroyed and undefined,
 # and domains whose QEMU is SIGKILLed; needs root.
+# --valgrind runs the daemon under valgrind's memcheck (30 cycles by
+# default, polling every 0.5 s), which must find no byte definitely or
+# indirectly lost and no error; the daemon's RSS means nothing then.
 # Prints "ok - ..."/"not ok - ..." lines, notes with the numbers, and
 # "churn: N passed, N failed" last.  Every process it started is stopped
 # on exit, also on Ctrl-C; files go to build/stress/churn[-libvirt]/.
@@ -27,15 +30,20 @@ set -u
 cycles=""
 seed=1
 mode=qmp
+vg=""
 while [ $# -gt 0 ]; do
     case $1 in
     --cycles) cycles=${2:-}; shift 2 || break ;;
     --seed) seed=${2:-}; shift 2 || break ;;
     --libvirt) mode=libvirt; shift ;;
-    *) echo "usage: $0 [--cycles N] [--seed N] [--libvirt]" >&2; exit 2 ;;
+    --valgrind) vg=1; shift ;;
+    *) echo "usage: $0 [--cycles N] [--seed N] [--libvirt] [--valgrind]" >&2
+       exit 2 ;;
     esac
 done
-[ "$mode" = libvirt ] && : "${cycles:=30}"
+if [ "$mode" = libvirt ] || [ -n "$vg" ]; then
+    : "${cycles:=30}"
+fi
 : "${cycles:=200}"
 case "$cycles$seed" in
 *[!0-9]* | "") echo "$0: --cycles and --seed want numbers" >&2; exit 2 ;;
@@ -43,12 +51,21 @@ esac
 
 dir="$(cd "$(dirname "$0")/../.." && pwd)/build/stress/churn"
 [ "$mode" = libvirt ] && dir="$dir-libvirt"
+[ -n "$vg" ] && dir="$dir-valgrind"
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 interval=0.2
 forget=1.0              # a VM gone must be forgotten within this (5 polls)
 max_gap=1.0             # the longest gap between two lines allowed
+keep_misses=0.005       # the fraction of lines a kept VM may be not ok
+if [ -n "$vg" ]; then
+    # memcheck makes the daemon some 20 times slower
+    interval=0.5
+    forget=2.5
+    max_gap=1.5
+    keep_misses=0.05
+fi
 live_max=3              # churned VMs running at once, at most
 warm=$((cycles / 10))
 [ $warm -lt 5 ] && warm=5
@@ -259,6 +276,35 @@ quiet() {
     echo "quiet $t1 $(now) after $t0" >>"$ev"
 }
 
+# valgrind_results LOG: memcheck's leak summary and errors
+valgrind_results() {
+    def=$(sed -n 's/.*definitely lost: \([0-9,]*\) bytes.*/\1/p' "$1" |
+        tr -d ,)
+    ind=$(sed -n 's/.*indirectly lost: \([0-9,]*\) bytes.*/\1/p' "$1" |
+        tr -d ,)
+    errs=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$1")
+    pos=$(sed -n 's/.*possibly lost: \([0-9,]*\) bytes.*/\1/p' "$1" |
+        tr -d ,)
+    if [ -z "$errs" ]; then
+        not_ok "valgrind: no leak summary in $1"
+        show "$1"
+        return
+    fi
+    # no leak summary when nothing was allocated any more: 0 bytes
+    desc="valgrind: definitely lost ${def:-0} bytes, indirectly lost"
+    desc="$desc ${ind:-0} bytes, $errs errors (possibly lost, not"
+    desc="$desc counted: ${pos:-0} bytes)"
+    if [ "${def:-0}" -eq 0 ] && [ "${ind:-0}" -eq 0 ] && [ "$errs" -eq 0 ]
+    then
+        ok "$desc"
+    else
+        not_ok "$desc; see $1"
+        [ "${def:-0}" -eq 0 ] && [ "${ind:-0}" -eq 0 ] || leaks=$((leaks + 1))
+        grep -A12 'definitely lost in\|Invalid' "$1" | head -n 40 |
+            sed 's/^/#   /'
+    fi
+}
+
 # grow WHAT A B TOL: check that field A -> B grew by TOL at most
 grow() {
     d=$(($3 - $2))
@@ -320,6 +366,16 @@ main() {
         pause=0.4
     fi
     t_start=$(date +%s)
+    if [ -n "$vg" ]; then
+        if ! command -v valgrind >/dev/null; then
+            not_ok "--valgrind: valgrind not found"
+            return
+        fi
+        set -- --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 --log-file="$dir/valgrind.log" \
+            "$powerd" "$@"
+        powerd=valgrind
+    fi
     powerd_bg "$dir/out.json" "$@" --format json --interval $interval \
         --energy-source powercap --sysfs-root "$dir/sys" --idle-watts 20
     if ! wait_lines "$dir/out.json" 3 20; then
@@ -382,8 +438,13 @@ main() {
     if [ -n "$m_warm" ] && [ -n "$m_end" ]; then
         set -- $m_warm $m_end
         grow "open fds from the warm-up to the end" "$1" "$5" $tol_fds
-        grow "VmRSS KiB from the warm-up to the end" "$2" "$6" $tol_kib
-        grow "RssAnon KiB from the warm-up to the end" "$3" "$7" $tol_kib
+        if [ -z "$vg" ]; then
+            grow "VmRSS KiB from the warm-up to the end" "$2" "$6" $tol_kib
+            grow "RssAnon KiB from the warm-up to the end" "$3" "$7" \
+                $tol_kib
+        else
+            note "VmRSS and RssAnon not checked: they are valgrind's"
+        fi
         note "threads: $4 -> $8"
     else
         not_ok "no memory numbers (the daemon was gone)"
@@ -398,7 +459,8 @@ main() {
     fi
     checks churn "$dir/out.json" --keep keep-half,keep-halt --events "$ev" \
         --interval $interval --max-gap $max_gap --forget $forget \
-        --limit 600 --keep-misses 0.005 --min-seen $((cycles / 4))
+        --limit 600 --keep-misses $keep_misses --min-seen $((cycles / 4))
+    [ -z "$vg" ] || valgrind_results "$dir/valgrind.log"
     note "cycles done: $done_cycles in $((t_end - t_start)) s"
     note "crashes: $crashes"
     note "leaks: $leaks"
