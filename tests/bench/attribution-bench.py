@@ -394,6 +394,7 @@ def main():
             with benchlib.Libvirtd() as lv:
                 pids = start_vms(args, tmp, lv)
                 r = run(args, tmp, pids, lv_python)
+                r['foreign_domains'] = lv.foreign
                 res = analyse(args, r)
                 keep(args, r)
         else:
@@ -415,6 +416,7 @@ def main():
             'busy_source': r['busy_source'], 'realtime': r['realtime'],
             'methods': r['methods'],
             'vms': [n for n, _ in VMS], 'toggles': r['toggles'],
+            'foreign_domains': r.get('foreign_domains', []),
             'errors': res}, mach)
 
 

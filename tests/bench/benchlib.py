@@ -217,14 +217,18 @@ class Libvirtd:
         with open(os.path.join(LIBVIRT_DIR, 'libvirtd.pid')) as f:
             self.pid = int(f.read())
         self.names = []
-        # the daemon takes over running domains it finds in /run/libvirt
+        # The daemon takes over the running domains it finds in
+        # /run/libvirt: ours are left-overs, others' are polled too by
+        # whatever polls all domains, and the results say so.
         out = subprocess.run(['virsh', '-q', '-c', URI, 'list', '--name'],
                              capture_output=True, text=True).stdout.split()
+        self.foreign = [n for n in out if not n.startswith(DOMAIN_PREFIX)]
         for name in out:
             if name.startswith(DOMAIN_PREFIX):
                 self.destroy(name)
-            else:
-                print('benchlib: warning: domain %s is running too' % name)
+        if self.foreign:
+            print('benchlib: warning: other domains run too, and are polled '
+                  'with ours: %s' % ' '.join(self.foreign))
         return self
 
     def __exit__(self, *exc):

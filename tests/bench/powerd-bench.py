@@ -194,6 +194,7 @@ def main():
         bios = benchlib.make_bios(tmp, 'halt')
         lv = cleanup.enter_context(benchlib.Libvirtd()) if any(
             m.vms == 'libvirt' for m in methods) else None
+        foreign = lv.foreign if lv else []
         for n in counts:
             for vms in ('qmp', 'libvirt'):
                 ms = [m for m in methods if m.vms == vms]
@@ -227,8 +228,8 @@ def main():
     print_table(results, int(args.seconds))
     if args.json:
         benchlib.write_json(args.json, {'seconds': args.seconds,
-                                        'base': BASE, 'results': results},
-                            mach)
+                                        'base': BASE, 'results': results,
+                                        'foreign_domains': foreign}, mach)
 
 
 if __name__ == '__main__':

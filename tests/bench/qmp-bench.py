@@ -155,6 +155,7 @@ def main():
             vm.close()
         if lv_python:
             with benchlib.Libvirtd() as lv:
+                result['foreign_domains'] = lv.foreign
                 for smp in (1, 8):
                     result['libvirt'][smp] = libvirt_round_trips(
                         lv, lv_python, tmp, smp, args.calls)

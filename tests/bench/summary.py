@@ -26,8 +26,12 @@ def load(d, name):
 
 def when(r):
     m = r.get('machine', {})
-    return '%s, load %s at start' % (m.get('date', '?'), ' '.join(
+    out = '%s, load %s at start' % (m.get('date', '?'), ' '.join(
         '%.1f' % x for x in m.get('loadavg_at_start', [])))
+    if r.get('foreign_domains'):
+        out += '; other domains ran in libvirtd: %s' % ' '.join(
+            r['foreign_domains'])
+    return out
 
 
 def qmp(r):
