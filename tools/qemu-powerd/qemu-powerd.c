@@ -32,11 +32,17 @@ enum {
 };
 
 /*
- * SIGINT and SIGTERM are blocked in every thread and taken by the main
- * thread while it waits for the next round.
+ * SIGINT and SIGTERM are blocked in the threads (a worker's poll() must
+ * not end early) and handled by the main thread, where they also end a
+ * write to a full stdout pipe.
  */
 static sigset_t stop_signals;
-static bool stop_requested;
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    stop_requested = 1;
+}
 
 static void die(int code, Error *err)
 {
@@ -482,35 +488,31 @@ static void setup(Powerd *pd)
 }
 
 /*
- * The start of the first round: just after the next multiple of the
- * interval, when the VMs that push samples take them.
+ * The start of the next round: the next multiple of the interval, when
+ * the VMs that push samples take them, so that the host is measured
+ * over the same interval as they are.
  */
 static int64_t first_round(Powerd *pd)
 {
     int64_t step = poller_step_us(pd);
 
-    return (g_get_monotonic_time() / step + 1) * step +
-        MIN(100000, MAX(10000, step / 10));
+    return (g_get_monotonic_time() / step + 1) * step;
 }
 
-/* Sleep until @when (monotonic microseconds); false on SIGINT or SIGTERM. */
-static bool wait_until(int64_t when)
+/* Sleep until @when (monotonic microseconds), or SIGINT or SIGTERM. */
+static void wait_until(int64_t when)
 {
-    for (;;) {
+    while (!stop_requested) {
         int64_t left = when - g_get_monotonic_time();
         struct timespec ts = {
             .tv_sec = left / G_USEC_PER_SEC,
             .tv_nsec = left % G_USEC_PER_SEC * 1000,
         };
-        int sig;
 
         if (left <= 0) {
-            return true;
+            return;
         }
-        sig = sigtimedwait(&stop_signals, NULL, &ts);
-        if (sig == SIGINT || sig == SIGTERM) {
-            return false;
-        }
+        nanosleep(&ts, NULL);   /* a signal ends it early */
     }
 }
 
@@ -537,6 +539,7 @@ int main(int argc, char **argv)
         .vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      (GDestroyNotify)vm_free),
     };
+    struct sigaction sa = { .sa_handler = on_signal };
     int64_t next;
     long reports = 0;
 
@@ -553,9 +556,12 @@ int main(int argc, char **argv)
     g_mutex_init(&pd.lock);
     g_cond_init(&pd.cond);
     setup(&pd);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 
     next = pd.once ? g_get_monotonic_time() : first_round(&pd);
-    stop_requested = !wait_until(next);
+    wait_until(next);
     while (!stop_requested) {
         HostSample hs = { 0 };
         Error *err = NULL;
@@ -619,7 +625,7 @@ int main(int argc, char **argv)
         if (next < g_get_monotonic_time()) {
             next = first_round(&pd);    /* a late round: skip to the next */
         }
-        stop_requested = !wait_until(next);
+        wait_until(next);
     }
     poller_stop_sampling(&pd);
     httpd_stop(pd.httpd);
