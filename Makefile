@@ -49,6 +49,7 @@ bench: qemu
 	@rm -f build/bench/*.json
 	@python3 tests/bench/qmp-bench.py --json build/bench/qmp.json
 	@python3 tests/bench/powerd-bench.py --json build/bench/powerd.json
+	@python3 tests/bench/push-bench.py --json build/bench/push.json
 	@python3 tests/bench/attribution-bench.py --json build/bench/attribution.json
 	@python3 tests/bench/scaling-bench.py --json build/bench/scaling.json
 	@python3 tests/bench/summary.py build/bench

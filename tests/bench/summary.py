@@ -3,7 +3,7 @@
 #
 # The last table of 'make bench': one summary, with ratios, of the JSON
 # results the benchmarks wrote in DIR (default build/bench): qmp.json,
-# powerd.json, attribution.json, scaling.json.  A missing file is named,
+# powerd.json, push.json, attribution.json, scaling.json.  A missing file is named,
 # not guessed; each part says when and on what it was measured.
 #
 # Usage: summary.py [DIR]
@@ -69,6 +69,20 @@ def powerd(r):
           'N' % r.get('base', 'powerd-qmp'))
 
 
+def push(r):
+    print('\nPush vs poll, CPU per VM per interval in us (%s)' % when(r))
+    print('  %4s %-14s %9s %9s %9s %9s %7s' % (
+        'N', 'method', 'consumer', 'libvirtd', 'QEMUs', 'total', 'x bulk'))
+    for x in r['results']:
+        u = x['us_per_vm_interval']
+        print('  %4d %-14s %9.1f %9.1f %9.1f %9.1f %6.2fx' % (
+            x['vms'], x['method'], u['consumer'], u['libvirtd'], u['qemu'],
+            u['total'], x.get('x_bulk', float('nan'))))
+    print('  (lease renewals through libvirt add, per VM per interval: %s '
+          'us)' % ', '.join('N=%s %.1f' % (n, v) for n, v in
+                            r.get('renewal_us_per_vm_interval', {}).items()))
+
+
 def attribution(r):
     print('\nAttribution error against a fake RAPL with known truth, %d s '
           '(%s)' % (r['seconds'], when(r)))
@@ -118,7 +132,7 @@ def main():
           '%s' % (m['host'], m['cpus'], m['cpu'], m['mem_gib'], m['os'],
                   m['kernel'], m['accel']))
     for name, fn in (('qmp.json', qmp), ('powerd.json', powerd),
-                     ('attribution.json', attribution),
+                     ('push.json', push), ('attribution.json', attribution),
                      ('scaling.json', scaling)):
         r = load(d, name)
         if r:

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Cost of getting every VM's counters once per interval, push against
+# poll (not a test: it prints what it measures, with ratios).  The same N
+# tiny halted VMs, domains of the private libvirtd that each have a second
+# QMP monitor (qemu:commandline), are measured in one run by
+#
+#   event-libvirt  qemu-powerd --libvirt: POWER_SAMPLE events through
+#                  virConnectDomainQemuMonitorEventRegister
+#   poll-libvirt   qemu-powerd --libvirt --mode poll: query-power through
+#                  virDomainQemuMonitorCommand, per VM per interval
+#   event-qmp      qemu-powerd --qmp: events on the second monitor
+#   poll-qmp       qemu-powerd --qmp --mode poll
+#   bulk-stats     bulk-stats.c: one virConnectGetAllDomainStats with perf
+#                  task_clock per interval, in C (the cost floor)
+#
+# Each method runs alone for --seconds after a --warmup (qemu-powerd asks
+# each VM to push during it), interval 1 s.  Over the steady part we sum
+# the CPU (schedstat run time of all threads) of the consumer, of
+# libvirtd, and the QEMUs' extra CPU over their idle rate (measured just
+# before and just after the method, without any consumer; the difference
+# of the two says how noisy that part is).  The result is the total CPU
+# per VM per interval; ratios are to bulk-stats at the same N.  qemu-powerd
+# does more than the others (host energy, /proc/stat, attribution, JSON
+# output), which counts against it.  Lease renewals (one passthrough per
+# VM per lease/3, default every 100 s) fall outside the window: their
+# share per interval is printed apart, from poll-libvirt's cost per VM.
+#
+# Usage: push-bench.py [--vms 1,10,50] [--seconds 10] [--json FILE]
+import argparse
+import collections
+import contextlib
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import benchlib
+
+BULK_SRC = os.path.join(benchlib.BENCH, 'bulk-stats.c')
+BULK_BIN = os.path.join(benchlib.TOP, 'build', 'bench', 'bulk-stats')
+BASE = 'bulk-stats'
+LEASE_S = 300
+
+Method = collections.namedtuple('Method', 'name command')
+METHODS = (
+    Method('event-libvirt', lambda c: [
+        benchlib.POWERD, '--libvirt', benchlib.URI] + c.powerd),
+    Method('poll-libvirt', lambda c: [
+        benchlib.POWERD, '--libvirt', benchlib.URI, '--mode', 'poll']
+        + c.powerd),
+    Method('event-qmp', lambda c: [
+        benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp')]
+        + c.powerd),
+    Method('poll-qmp', lambda c: [
+        benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp'),
+        '--mode', 'poll'] + c.powerd),
+    Method('bulk-stats', lambda c: [
+        BULK_BIN, benchlib.URI, '1', str(c.count)]),
+)
+
+
+def build_bulk_stats():
+    flags = subprocess.run(['pkg-config', '--cflags', '--libs', 'libvirt'],
+                           capture_output=True, text=True, check=True)
+    os.makedirs(os.path.dirname(BULK_BIN), exist_ok=True)
+    subprocess.run(['cc', '-O2', '-Wall', '-o', BULK_BIN, BULK_SRC] +
+                   flags.stdout.split() + ['-lm'], check=True)
+
+
+def cpu_s(pids):
+    return sum(benchlib.cpu_ns(p) or 0 for p in pids) / 1e9
+
+
+def idle_rate(pids, seconds):
+    t, c = time.monotonic(), cpu_s(pids)
+    time.sleep(seconds)
+    return (cpu_s(pids) - c) / (time.monotonic() - t)
+
+
+def run(m, ctx, args, libvirtd, qemus):
+    before = idle_rate(qemus, args.idle_seconds)
+    out = tempfile.TemporaryFile('w+')
+    p = subprocess.Popen(m.command(ctx), stdout=out)
+    time.sleep(args.warmup)
+    t0, c0, l0, q0 = time.time(), cpu_s([p.pid]), cpu_s([libvirtd]), \
+        cpu_s(qemus)
+    time.sleep(args.seconds)
+    t1, c1, l1, q1 = time.time(), cpu_s([p.pid]), cpu_s([libvirtd]), \
+        cpu_s(qemus)
+    if p.wait() != 0:
+        sys.exit('push-bench: %s failed' % m.name)
+    after = idle_rate(qemus, args.idle_seconds)
+    out.seek(0)
+    lines = [json.loads(x) for x in out if x.strip()]
+    out.close()
+    inside = [x for x in lines if t0 <= x['time'] < t1]
+    rounds = len(inside) or 1
+    wall = t1 - t0
+    idle = (before + after) / 2
+    qemu = q1 - q0 - idle * wall
+    n = len(qemus)
+    modes = collections.Counter(v.get('mode', 'bulk') for x in inside
+                                for v in x['vms'])
+    ok = min((sum(v['status'] == 'ok' for v in x['vms']) for x in inside),
+             default=0)
+    return {'method': m.name, 'vms': n, 'rounds': rounds, 'wall_s': wall,
+            'ok_min': ok, 'modes': dict(modes),
+            'consumer_ms': 1000 * (c1 - c0), 'libvirtd_ms': 1000 * (l1 - l0),
+            'qemu_extra_ms': 1000 * qemu,
+            'qemu_noise_ms': 1000 * abs(before - after) * wall,
+            'us_per_vm_interval': {
+                'consumer': 1e6 * (c1 - c0) / (n * rounds),
+                'libvirtd': 1e6 * (l1 - l0) / (n * rounds),
+                'qemu': 1e6 * qemu / (n * rounds),
+                'total': 1e6 * (c1 - c0 + l1 - l0 + qemu) / (n * rounds)}}
+
+
+def print_table(results, renew_us):
+    print('\nCPU per VM per interval (1 s), N halted VMs, us; ratios to %s '
+          'at the same N' % BASE)
+    print('%4s %-14s %6s %9s %9s %9s %9s %7s  %s' % (
+        'N', 'method', 'ok', 'consumer', 'libvirtd', 'QEMUs', 'total',
+        'x bulk', 'QEMU noise +-us'))
+    for r in results:
+        u = r['us_per_vm_interval']
+        base = [b for b in results if b['vms'] == r['vms'] and
+                b['method'] == BASE]
+        x = u['total'] / base[0]['us_per_vm_interval']['total'] \
+            if base and base[0]['us_per_vm_interval']['total'] > 0 else 0
+        r['x_bulk'] = x
+        print('%4d %-14s %6s %9.1f %9.1f %9.1f %9.1f %7.2f  %.1f' % (
+            r['vms'], r['method'], '%d/%d' % (r['ok_min'], r['vms']),
+            u['consumer'], u['libvirtd'], u['qemu'], u['total'], x,
+            1e3 * r['qemu_noise_ms'] / (r['vms'] * r['rounds'])))
+    for n, us in sorted(renew_us.items()):
+        print('N = %d: event-libvirt lease renewals add about %.1f us per VM '
+              'per interval (poll-libvirt\'s cost per VM / %d intervals)'
+              % (n, us, LEASE_S // 3))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--vms', default='1,10,50')
+    ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--warmup', type=float, default=3)
+    ap.add_argument('--idle-seconds', type=float, default=3)
+    ap.add_argument('--methods', help='a subset of: ' +
+                    ', '.join(m.name for m in METHODS))
+    ap.add_argument('--json')
+    args = ap.parse_args()
+    methods = [m for m in METHODS if not args.methods or
+               m.name in args.methods.split(',')]
+    benchlib.wait_binaries()
+    build_bulk_stats()
+    mach = benchlib.machine()
+    results, renew_us = [], {}
+    with tempfile.TemporaryDirectory(prefix='push-bench-') as tmp, \
+            contextlib.ExitStack() as cleanup:
+        ctx = argparse.Namespace(tmp=tmp)
+        ctx.count = int(args.warmup + args.seconds + 2)
+        sysfs = os.path.join(tmp, 'sys')
+        rapl = subprocess.Popen([sys.executable, benchlib.FAKE_RAPL,
+                                 '--root', sysfs, '--watts', '60'])
+        cleanup.callback(rapl.wait)
+        cleanup.callback(rapl.terminate)
+        while not glob.glob(os.path.join(sysfs, 'class', 'powercap', '*',
+                                         'energy_uj')):
+            time.sleep(0.05)
+        ctx.powerd = ['--energy-source', 'powercap', '--sysfs-root', sysfs,
+                      '--idle-watts', '20', '--format', 'json',
+                      '--interval', '1', '--lease', str(LEASE_S),
+                      '--count', str(ctx.count)]
+        bios = benchlib.make_bios(tmp, 'halt')
+        lv = cleanup.enter_context(benchlib.Libvirtd())
+        for n in [int(x) for x in args.vms.split(',')]:
+            try:
+                qemus = [lv.create(tmp, '%spush%d' % (benchlib.DOMAIN_PREFIX,
+                                                      i), bios,
+                                   qemu_args=['-qmp', 'unix:%s,server=on,'
+                                              'wait=off' % os.path.join(
+                                                  tmp, 'vm%d.qmp' % i)])
+                         for i in range(n)]
+                time.sleep(1)
+                for m in methods:
+                    r = run(m, ctx, args, lv.pid, qemus)
+                    results.append(r)
+                    print('N = %d %-14s done: %.1f us per VM per interval'
+                          % (n, m.name, r['us_per_vm_interval']['total']),
+                          flush=True)
+                    if m.name == 'poll-libvirt':
+                        renew_us[n] = r['us_per_vm_interval']['total'] / \
+                            (LEASE_S // 3)
+            finally:
+                lv.destroy_all()
+    print_table(results, renew_us)
+    if args.json:
+        benchlib.write_json(args.json, {'seconds': args.seconds,
+                                        'lease_s': LEASE_S,
+                                        'renewal_us_per_vm_interval':
+                                        renew_us, 'results': results}, mach)
+
+
+if __name__ == '__main__':
+    main()
