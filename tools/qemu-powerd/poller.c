@@ -372,6 +372,7 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
                         int64_t deadline)
 {
     g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
+    bool first = true;
 
     for (;;) {
         int64_t left;
@@ -379,9 +380,13 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
         for (guint i = waiting->len; i-- > 0;) {
             Vm *vm = g_ptr_array_index(waiting, i);
             Error *err = NULL;
-            bool ok = vm_qmp_drain(vm, &err);
-            bool done;
+            bool ok, done;
 
+            /* after the first pass, only the sockets that have news */
+            if (!first && !pfds[i].revents) {
+                continue;
+            }
+            ok = vm_qmp_drain(vm, &err);
             g_mutex_lock(&pd->lock);
             if (ok) {
                 done = take_sample(pd, vm, g_steal_pointer(&vm->event),
@@ -407,6 +412,7 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
             pfds[i] = (struct pollfd) { .fd = vm->fd, .events = POLLIN };
         }
         poll(pfds, waiting->len, (left + 999) / 1000);
+        first = false;
     }
 }
 
