@@ -314,6 +314,34 @@ dom_xml() {
 EOF
 }
 
+# lv_sweep: domains left by an earlier run of ours (their XML names our
+# directory), say when its libvirtd went away under it: destroyed and
+# undefined
+lv_sweep() {
+    for dom in $(virsh_ list --all --name 2>/dev/null); do
+        if virsh_ dumpxml "$dom" 2>/dev/null | grep -qF "$dir/"; then
+            virsh_ destroy "$dom" >/dev/null 2>&1
+            virsh_ undefine "$dom" >/dev/null 2>&1
+            note "removed domain $dom, left by an earlier run"
+        fi
+    done
+}
+# kill_our_qemus: the QEMUs that libvirt ran for us and could not stop
+# (its daemon gone): those running with our directory on their command
+# line
+kill_our_qemus() {
+    for f in /proc/[0-9]*/comm; do
+        { read -r c <"$f"; } 2>/dev/null || continue
+        [ "$c" = qemu-system-x86 ] || continue
+        p=${f#/proc/}
+        p=${p%/comm}
+        if ours "$p"; then
+            note "SIGKILL to QEMU $p, left running by libvirt"
+            kill -KILL "$p" 2>/dev/null
+        fi
+    done
+}
+
 # dom_pid NAME: the PID of domain NAME's QEMU, from libvirt's PID file
 dom_pid() {
     cat "/run/libvirt/qemu/$1.pid" 2>/dev/null

@@ -194,7 +194,9 @@ lv_cleanup() {
         virsh_ destroy "$dom" >/dev/null 2>&1
         virsh_ undefine "$dom" >/dev/null 2>&1
     done
+    doms=""
     [ -z "${lvdir:-}" ] || libvirtd_stop "$lvdir" || true
+    kill_our_qemus
 }
 
 # lv_stop NAME METHOD
@@ -345,6 +347,7 @@ main() {
             not_ok "libvirtd did not start"
             return
         fi
+        lv_sweep
         for k in half halt; do
             dom_xml "keep-$k" "$k" >"$dir/keep-$k.xml"
             doms="$doms keep-$k"

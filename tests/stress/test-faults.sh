@@ -193,6 +193,7 @@ lv_cleanup() {
     ldoms=""
     [ -z "$lvdir" ] || libvirtd_stop "$lvdir" || true
     lvdir=""
+    kill_our_qemus
 }
 # lv_libvirtd: the PID of the libvirtd that libvirtd.sh started for us
 lv_libvirtd() {
@@ -223,6 +224,7 @@ sc_libvirtd() {
         lvdir=""
         return
     fi
+    lv_sweep
     lv_create lv-half half
     lv_create lv-halt halt
     start_rapl "$s/sys" 60
