@@ -117,6 +117,24 @@ def gaps(objs, iv, most):
     return d
 
 
+def short_intervals(objs, iv):
+    """No interval_s under half the interval asked for: over a few
+    milliseconds the host's energy (and a VM's work) says little, and a
+    RAPL counter updated every millisecond or so turns into absurd
+    watts."""
+    ivs = [num(o.get('interval_s'), 'interval_s') for o in objs]
+    short = [(i + 1, x) for i, x in enumerate(ivs) if x < iv / 2]
+    d = 'interval_s %.3f..%.3f s' % (min(ivs), max(ivs))
+    if short:
+        worst = min(short, key=lambda x: x[1])
+        z = zones(objs[worst[0] - 1])[0]
+        raise Bad('%s; %d under %g s, the shortest on line %d: %.4f s,'
+                  ' %s %.1f W' % (d, len(short), iv / 2, worst[0],
+                                  worst[1], z.get('zone'),
+                                  num(z.get('watts'), 'watts')))
+    return d
+
+
 def tally(objs, skip=()):
     st = collections.Counter()
     errs = collections.Counter()
@@ -150,6 +168,8 @@ def sc_churn(a):
     per_line(objs, a.limit)
     run('no gap between lines longer than %g s' % a.max_gap, gaps, objs,
         a.interval, a.max_gap)
+    run('no interval shorter than %g s' % (a.interval / 2),
+        short_intervals, objs, a.interval)
     keep = set(a.keep)
 
     def kept():
@@ -317,6 +337,8 @@ def sc_hang(a):
     per_line(objs, a.limit)
     run('the daemon keeps its pace: no gap over %g s' % (2 * iv + 0.1),
         gaps, objs, iv, 2 * iv + 0.1)
+    run('no interval shorter than %g s' % (iv / 2), short_intervals, objs,
+        iv)
     run('polling never waits past the timeout (%g s)' % to, poll_bound,
         objs, to + 0.25)
     run('VMs not touched ok in every line', kept_ok, objs, a.keep,
@@ -390,6 +412,8 @@ def sc_libvirtd(a):
     evs = events(a.events)
     iv = a.interval
     per_line(objs, a.limit)
+    run('no interval shorter than %g s' % (iv / 2), short_intervals, objs,
+        iv)
     for kind in ('up', 'up-after-kill'):
         try:
             t0 = first_ev(evs, kind, 'libvirtd')
