@@ -44,10 +44,12 @@ static void restore_vm_energy(Powerd *pd, Vm *vm)
     }
 }
 
+/* A VM found for the first time, with the energy saved under its name. */
 static void add_vm(Powerd *pd, Vm *vm)
 {
     vm->present = true;
     g_hash_table_insert(pd->vms, vm->key, vm);
+    restore_vm_energy(pd, vm);
 }
 
 static bool has_glob_chars(const char *s)
@@ -144,7 +146,6 @@ static void discover(Powerd *pd)
                 vm_free(f);
             } else {
                 add_vm(pd, f);
-                restore_vm_energy(pd, f);
             }
         }
         g_ptr_array_free(found, true);
