@@ -80,6 +80,17 @@ if phase build run build; then
     # qemu-powerd with real QEMUs, fake RAPL, faults, Prometheus
     phase powerd run sh tests/integration/test-powerd.sh
     count powerd
+    # the short robustness suite (make check-stress runs the long one)
+    phase churn run sh tests/stress/test-churn.sh --cycles 20
+    count churn
+    phase faults run sh tests/stress/test-faults.sh --quick
+    count faults
+    phase fuzz run sh tests/fuzz/run-fuzz.sh 8
+    count fuzz
+    phase qmp-args run sh tests/stress/test-qmp-args.sh --quick
+    count qmp-args
+    phase privilege run sh tests/stress/test-privilege.sh
+    count privilege
 else
     failed=$((failed + 1))
 fi
