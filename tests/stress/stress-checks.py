@@ -168,8 +168,9 @@ def sc_churn(a):
     per_line(objs, a.limit)
     run('no gap between lines longer than %g s' % a.max_gap, gaps, objs,
         a.interval, a.max_gap)
-    run('no interval shorter than %g s' % (a.interval / 2),
-        short_intervals, objs, a.interval)
+    if a.short:
+        run('no interval shorter than %g s' % (a.interval / 2),
+            short_intervals, objs, a.interval)
     keep = set(a.keep)
 
     def kept():
@@ -662,6 +663,8 @@ def main():
     p.add_argument('--keep-misses', type=float, default=0,
                    help='the fraction of lines a kept VM may be not ok')
     p.add_argument('--min-seen', type=int, default=0)
+    p.add_argument('--no-short', dest='short', action='store_false',
+                   help='no check for intervals under half the interval')
     p.set_defaults(fn=sc_churn)
 
     p = sub.add_parser('hang')
