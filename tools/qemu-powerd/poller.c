@@ -470,6 +470,12 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
     Vm *vm;
     bool ok;
 
+    /*
+     * The host first, at the round's start, when pushed samples are
+     * taken: discovery (a libvirt call) may take long, and must not
+     * shorten or stretch the host's interval.
+     */
+    ok = host_sample(&pd->host, pd->unit_known && pd->unit_cycles, hs, errp);
     discover(pd);
     g_mutex_lock(&pd->lock);
     pd->round++;
@@ -494,12 +500,6 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
             g_thread_pool_push(pd->pool, job, NULL);
         }
     }
-    g_mutex_unlock(&pd->lock);
-
-    /* the host, while the VMs answer */
-    ok = host_sample(&pd->host, pd->unit_known && pd->unit_cycles, hs, errp);
-
-    g_mutex_lock(&pd->lock);
     for (;;) {
         bool waiting = false;
 
