@@ -71,13 +71,15 @@ def powerd(r):
 
 def push(r):
     print('\nPush vs poll, CPU per VM per interval in us (%s)' % when(r))
-    print('  %4s %-14s %9s %9s %9s %9s %7s' % (
-        'N', 'method', 'consumer', 'libvirtd', 'QEMUs', 'total', 'x bulk'))
+    print('  %4s %-14s %9s %9s %9s %9s %7s %10s' % (
+        'N', 'method', 'consumer', 'libvirtd', 'QEMUs', 'total', 'x bulk',
+        'x w/o QEMU'))
     for x in r['results']:
         u = x['us_per_vm_interval']
-        print('  %4d %-14s %9.1f %9.1f %9.1f %9.1f %6.2fx' % (
+        print('  %4d %-14s %9.1f %9.1f %9.1f %9.1f %6.2fx %9.2fx' % (
             x['vms'], x['method'], u['consumer'], u['libvirtd'], u['qemu'],
-            u['total'], x.get('x_bulk', float('nan'))))
+            u['total'], x.get('x_bulk', float('nan')),
+            x.get('x_bulk_without_qemu', float('nan'))))
     print('  (lease renewals through libvirt add, per VM per interval: %s '
           'us)' % ', '.join('N=%s %.1f' % (n, v) for n, v in
                             r.get('renewal_us_per_vm_interval', {}).items()))
