@@ -54,53 +54,8 @@ show() {
 
 # Every process this script started in the background; the cleanup stops
 # those still running and started by us (their command line names $dir).
-pids=""
-track() {
-    pids="$pids $1"
-}
-alive() {
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-ours() {
-    alive "$1" && tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null |
-        grep -qF "$dir/"
-}
-# stop_pid PID...: SIGTERM (and SIGCONT, for a stopped one) to those of
-# PID... that are ours, SIGKILL to those still running 5 s later
-stop_pid() {
-    left=""
-    for p in "$@"; do
-        if ours "$p"; then
-            kill -TERM "$p" 2>/dev/null
-            kill -CONT "$p" 2>/dev/null
-            left="$left $p"
-        fi
-    done
-    n=0
-    while [ -n "$left" ] && [ $n -lt 50 ]; do
-        sleep 0.1
-        n=$((n + 1))
-        still=""
-        for p in $left; do
-            if alive "$p"; then still="$still $p"; fi
-        done
-        left=$still
-    done
-    for p in $left; do
-        if ours "$p"; then kill -KILL "$p" 2>/dev/null; fi
-    done
-    return 0
-}
-stop_all() {
-    # shellcheck disable=SC2086
-    stop_pid $pids
-    # reap our own children
-    for p in $pids; do
-        wait "$p" 2>/dev/null
-    done
-    pids=""
-}
+# shellcheck source=procs.sh
+. "$here/procs.sh"
 
 libvirt_dir=""
 libvirt_doms=""

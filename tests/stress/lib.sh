@@ -2,10 +2,9 @@
 #
 # Shell helpers of the stress tests (test-churn.sh, test-faults.sh),
 # sourced after setting $dir, the directory under build/stress/ that holds
-# the script's files.  The process helpers follow
-# tests/integration/test-powerd.sh: every background process is tracked,
-# and only processes still running with "$dir/" on their command line are
-# ever signalled.  The result lines come from tests/integration/results.sh.
+# the script's files.  The process helpers are those of
+# tests/integration/procs.sh, the result lines those of
+# tests/integration/results.sh.
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 integ="$top/tests/integration"
@@ -29,61 +28,8 @@ fi
 
 # --- processes ---
 
-pids=""
-track() {
-    pids="$pids $1"
-}
-untrack() {
-    pids=$(echo " $pids " | sed "s/ $1 / /; s/^ *//; s/ *$//")
-}
-# (builtins only where it can be: a fork costs up to 0.1 s on a loaded
-# machine, and the churn asks this very often)
-alive() {
-    { read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-ours() {
-    alive "$1" && grep -qF "$dir/" "/proc/$1/cmdline" 2>/dev/null
-}
-# sig SIGNAL PID: send SIGNAL to PID if it is ours; fails otherwise
-sig() {
-    ours "$2" && kill "-$1" "$2" 2>/dev/null
-}
-# stop_pid PID...: SIGTERM (and SIGCONT, for a stopped one) to those of
-# PID... that are ours, SIGKILL to those still running 5 s later
-stop_pid() {
-    left=""
-    for p in "$@"; do
-        if ours "$p"; then
-            kill -TERM "$p" 2>/dev/null
-            kill -CONT "$p" 2>/dev/null
-            left="$left $p"
-        fi
-    done
-    n=0
-    while [ -n "$left" ] && [ $n -lt 50 ]; do
-        sleep 0.1
-        n=$((n + 1))
-        still=""
-        for p in $left; do
-            if alive "$p"; then still="$still $p"; fi
-        done
-        left=$still
-    done
-    for p in $left; do
-        if ours "$p"; then kill -KILL "$p" 2>/dev/null; fi
-    done
-    return 0
-}
-stop_all() {
-    # shellcheck disable=SC2086
-    stop_pid $pids
-    for p in $pids; do
-        wait "$p" 2>/dev/null
-    done
-    pids=""
-}
+# shellcheck source=../integration/procs.sh
+. "$integ/procs.sh"
 
 # The scripts may set cleanup_hook to a function that runs first (to
 # destroy libvirt domains, say).
