@@ -16,6 +16,9 @@
 #include "qapi/error.h"
 #include "powerd.h"
 
+/* Pushed samples missed in a row before a VM is asked to push again. */
+#define MAX_MISSES 3
+
 typedef enum JobAction {
     JOB_QUERY,                  /* query-power */
     JOB_SETUP,                  /* set-power-sampling, then query-power */
@@ -187,6 +190,7 @@ static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
 
     g_mutex_lock(&pd->lock);
     vm->mode = mode;
+    vm->misses = 0;
     /* renew with two thirds of the lease left */
     vm->renew_us = g_get_monotonic_time() + pd->lease_s * 1e6 / 3;
     g_mutex_unlock(&pd->lock);
@@ -249,7 +253,14 @@ static void take_answer(Powerd *pd, Vm *vm)
             fail(vm, "no answer within the timeout");
         } else if (vm->mode == VM_MODE_EVENT) {
             fail(vm, "no POWER_SAMPLE within the timeout");
-            vm->mode = VM_MODE_SETUP;   /* ask again, and query meanwhile */
+            /*
+             * A late sample is a failed interval, as a late answer is.
+             * Several in a row: QEMU may have restarted without sampling;
+             * ask again (and query meanwhile).
+             */
+            if (++vm->misses >= MAX_MISSES) {
+                vm->mode = VM_MODE_SETUP;
+            }
         } else {
             fail(vm, "not polled");
         }
@@ -261,6 +272,7 @@ static void take_answer(Powerd *pd, Vm *vm)
         restore_vm_energy(pd, vm);
     }
     if (vm->has_ev) {
+        vm->misses = 0;
         s = vm->ev;
         memset(&vm->ev, 0, sizeof(vm->ev));
         vm->has_ev = false;

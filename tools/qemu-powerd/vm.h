@@ -69,6 +69,7 @@ typedef struct Vm {
     char *event;
     VmSample ev;                /* this round's pushed sample */
     bool has_ev;
+    unsigned misses;            /* pushed samples late in a row */
 
     /* measurements, owned by the main thread */
     VmSample prev;
