@@ -3,9 +3,10 @@
  *
  * libFuzzer target for qemu-powerd's parsers of query-power replies and
  * POWER_SAMPLE events, vm_sample_parse() and vm_sample_parse_event():
- * the daemon reads them from QEMU processes it does not trust.  Besides crashes and leaks it checks the parser's promises:
- * a failure says why and leaves the previous sample as it was, a success
- * has a source, and a sample written back as a reply parses to itself.
+ * the daemon reads them from QEMU processes it does not trust.  Besides
+ * crashes and leaks it checks the parser's promises: a failure says why
+ * and leaves the previous sample as it was, a success has a source, and
+ * a sample written back as a reply parses to itself.
  */
 
 #include "qemu/osdep.h"

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # test-churn.sh [--cycles N] [--seed N] [--libvirt] [--valgrind]:
-# qemu-powerd while VMs come and go.  Two VMs stay up the whole time; next to them, tiny spin,
-# half and halt guests are started and stopped N times (default 200; 30
-# with --libvirt), up to three at once, in an order and with lifetimes
-# drawn from --seed, and stopped in turn by SIGTERM, SIGKILL (the stale
-# socket stays for a while), QMP quit, or SIGKILL a few milliseconds after
-# the start.  The daemon polls every 0.2 s with a fake RAPL tree at 60 W
-# (tests/integration/fake-rapl.py) and writes JSON lines.  Checked: the
+# qemu-powerd while VMs come and go.  Two VMs stay up the whole time;
+# next to them, tiny spin, half and halt guests are started and stopped
+# N times (default 200; 30 with --libvirt), up to three at once, in an
+# order and with lifetimes drawn from --seed, and stopped in turn by
+# SIGTERM, SIGKILL (the stale socket stays for a while), QMP quit, or
+# SIGKILL a few milliseconds after the start.  The daemon polls every
+# 0.2 s with a fake RAPL tree at 60 W (tests/integration/fake-rapl.py)
+# and writes JSON lines.  Checked: the
 # daemon never dies and exits 0 on SIGTERM; its open fds and its memory
 # (VmRSS, RssAnon) do not grow between a quiet moment after the warm-up
 # and one at the end (tolerances below); no QEMU crashes; and, with

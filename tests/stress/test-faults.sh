@@ -136,7 +136,10 @@ sc_hang() {
     sleep 1
     event stop stop-b
     sig STOP "$(vm_pid "$s" stop-b)" && fault SIGSTOP
-    sleep 1.5
+    # long enough that a line falls in the checked window, which leaves
+    # out interval + timeout + 0.1 s after the stop and a timeout before
+    # the SIGCONT
+    sleep 2
     # (the events are written first: a line later than one has the VM
     # running again)
     event cont stop-b

@@ -8,6 +8,7 @@
 #include "qapi/error.h"
 #include "qemu/task-counter.h"
 #include "qemu/thread.h"
+#include "qemu/timer.h"
 
 static void test_scale(void)
 {
@@ -68,11 +69,23 @@ static void test_parse_schedstat(void)
     }
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+}
+
+/*
+ * Burn @ms of this thread's CPU time: on a loaded machine, spinning for
+ * a wall-clock time would run for less.
+ */
 static void spin_ms(int ms)
 {
-    int64_t end = g_get_monotonic_time() + ms * 1000;
+    int64_t end = thread_cpu_ns() + ms * SCALE_MS;
 
-    while (g_get_monotonic_time() < end) {
+    while (thread_cpu_ns() < end) {
         /* burn CPU */
     }
 }
@@ -80,7 +93,7 @@ static void spin_ms(int ms)
 /* A thread that spins for a while, then waits to be told to exit. */
 typedef struct Spinner {
     QemuThread thread;
-    QemuSemaphore ready, done;
+    QemuSemaphore ready, spun, done;
     pid_t tid;
     int ms;
 } Spinner;
@@ -92,6 +105,7 @@ static void *spinner_fn(void *opaque)
     s->tid = qemu_get_thread_id();
     qemu_sem_post(&s->ready);
     spin_ms(s->ms);
+    qemu_sem_post(&s->spun);
     qemu_sem_wait(&s->done);
     return NULL;
 }
@@ -100,6 +114,7 @@ static void spinner_start(Spinner *s, int ms)
 {
     s->ms = ms;
     qemu_sem_init(&s->ready, 0);
+    qemu_sem_init(&s->spun, 0);
     qemu_sem_init(&s->done, 0);
     qemu_thread_create(&s->thread, "spinner", spinner_fn, s,
                        QEMU_THREAD_JOINABLE);
@@ -111,10 +126,11 @@ static void spinner_stop(Spinner *s)
     qemu_sem_post(&s->done);
     qemu_thread_join(&s->thread);
     qemu_sem_destroy(&s->ready);
+    qemu_sem_destroy(&s->spun);
     qemu_sem_destroy(&s->done);
 }
 
-/* A time source counts another thread's 100 ms of spinning. */
+/* A time source counts another thread's 100 ms of CPU time. */
 static void test_time_source(gconstpointer opaque)
 {
     TaskCounterSource source = GPOINTER_TO_INT(opaque);
@@ -127,9 +143,9 @@ static void test_time_source(gconstpointer opaque)
                                     &error_abort));
     g_assert_cmpint(tc.fd, >=, 0);
     g_assert_true(task_counter_read(&tc, &before, &error_abort));
-    g_usleep(300 * 1000);
+    qemu_sem_wait(&s.spun);
     g_assert_true(task_counter_read(&tc, &after, &error_abort));
-    /* at least 70% of the 100 ms it spun, and not more than it lived */
+    /* at least 70% of the 100 ms it spun, and not absurdly more */
     g_assert_cmpuint(after, >=, 70 * 1000 * 1000);
     g_assert_cmpuint(after, <=, 400ULL * 1000 * 1000);
     spinner_stop(&s);
