@@ -6,6 +6,7 @@
 #
 #   compare EVENT_OUT POLL_OUT  the same VMs measured by qemu-powerd in
 #                               event mode and in poll mode at once
+#   modes OUT --event A --poll B  which VMs pushed and which were polled
 #   lease SOCKET --pid PID      SIGKILL the qemu-powerd that holds the
 #                               lease of the VM behind SOCKET (its second
 #                               QMP monitor): the events stop in time
@@ -108,9 +109,6 @@ def compare(a):
         result('event mode: %s answers by events after the first interval'
                % vm, modes.get(vm) == {('event', 'ok')},
                str(modes.get(vm)))
-    for vm in a.fallback:
-        result('event mode: %s, without set-power-sampling, is polled' % vm,
-               modes.get(vm) == {('poll', 'ok')}, str(modes.get(vm)))
     pmodes = {v['mode'] for o in po for v in o['vms']}
     result('poll mode: every VM polled', pmodes == {'poll'}, str(pmodes))
     we, wp = watts_by_vm(ev, 2), watts_by_vm(po, 2)
@@ -128,6 +126,21 @@ def compare(a):
     result('event mode: rounds one interval apart',
            all(abs(s - a.interval) < 0.3 * a.interval for s in steps),
            ' '.join('%.3f' % s for s in steps))
+
+
+def modes(a):
+    objs = load(a.out)
+    seen = {}
+    for o in objs[1:]:
+        for v in o['vms']:
+            seen.setdefault(os.path.basename(v['name']), set()).add(
+                (v['mode'], v['status']))
+    for vm in a.event:
+        result('%s pushes its samples' % vm,
+               seen.get(vm) == {('event', 'ok')}, str(seen.get(vm)))
+    for vm in a.poll:
+        result('%s, without set-power-sampling, is polled' % vm,
+               seen.get(vm) == {('poll', 'ok')}, str(seen.get(vm)))
 
 
 def lease(a):
@@ -205,10 +218,14 @@ def main():
     p.add_argument('--count', type=int, required=True)
     p.add_argument('--interval', type=float, default=1)
     p.add_argument('--vms', type=lst, required=True)
-    p.add_argument('--fallback', type=lst, default=[])
     p.add_argument('--rel', type=float, default=0.05)
     p.add_argument('--abs-watts', type=float, default=0.5)
     p.set_defaults(fn=compare)
+    p = sub.add_parser('modes')
+    p.add_argument('out')
+    p.add_argument('--event', type=lst, default=[])
+    p.add_argument('--poll', type=lst, default=[])
+    p.set_defaults(fn=modes)
     p = sub.add_parser('lease')
     p.add_argument('socket')
     p.add_argument('--pid', type=int, required=True)
