@@ -1,15 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# make-guest-bios.sh spin|half|halt|count OUT: write a 64 KiB -bios image that
+# make-guest-bios.sh spin|half|halt|count|exit OUT: write a 64 KiB -bios image that
 # runs one of the tiny guests of tests/qtest/power/guest.S.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=$1
 out=$2
 case "$mode" in
-spin|half|halt|count) ;;
-*) echo "make-guest-bios: unknown guest '$mode' (spin, half, halt or count)" >&2; exit 1 ;;
+spin|half|halt|count|exit) ;;
+*) echo "make-guest-bios: unknown guest '$mode' (spin, half, halt, count or exit)" >&2; exit 1 ;;
 esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

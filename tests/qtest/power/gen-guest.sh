@@ -18,12 +18,12 @@ syms = {}
 for line in subprocess.check_output(['nm', sys.argv[2]], text=True).split('\n'):
     f = line.split()
     if len(f) == 3 and f[2] in ('spin', 'halt', 'half', 'count',
-                                'ap_spin'):
+                                'exit', 'ap_spin'):
         syms[f[2]] = int(f[0], 16)
 print('/*\n * SPDX-' + 'License-Identifier: GPL-2.0-or-later\n *')
 print(' * Generated from guest.S by gen-guest.sh; do not edit.\n */\n')
 print('#define POWER_GUEST_IMAGE_SIZE 0x10000')
-for k in ('spin', 'halt', 'half', 'count'):
+for k in ('spin', 'halt', 'half', 'count', 'exit'):
     print('#define POWER_GUEST_%s 0x%04x' % (k.upper(), syms[k]))
 print('\n/* the image\'s non-zero runs: offset, then bytes */')
 runs, i = [], 0

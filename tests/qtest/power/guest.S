@@ -10,10 +10,13 @@
  *   halt: halts with interrupts off; other vCPUs are never woken
  *   half: busy for one 10 ms LAPIC timer period, halted for the next
  *   count: counts loops in the 64-bit word at 0x600 (benchmarks read it)
+ *   exit: turns on x2APIC, then writes 0x2a to an isa-debug-exit device at
+ *         port 0xf4, so that QEMU exits with status 85 once guest code has
+ *         really run (scripts/kvm-probe.sh)
  */
         .code16
         .text
-        .globl ap_spin, spin, halt, half, count
+        .globl ap_spin, spin, halt, half, count, exit
 
 ap_spin:                        /* linked at offset 0 of the segment */
         jmp     ap_spin
@@ -82,6 +85,13 @@ count:
         movl    $0, 0x604
 1:      addl    $1, 0x600
         adcl    $0, 0x604
+        jmp     1b
+
+exit:
+        call    x2apic_on
+        mov     $0x2a, %al
+        out     %al, $0xf4
+1:      hlt
         jmp     1b
 
 x2apic_on:

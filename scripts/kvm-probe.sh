@@ -1,0 +1,127 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# kvm-probe.sh [QEMU]: which accelerator and CPU model guests get on this
+# machine.  Everything that starts a guest asks this script, never
+# /dev/kvm alone: a /dev/kvm that opens does not mean a guest starts (some
+# nested hosts advertise IA32_ARCH_CAPABILITIES and then refuse its value,
+# so '-cpu max' aborts in kvm_buf_set_msrs).
+#
+# It starts a throwaway guest (the 'exit' guest of tests/qtest/power/guest.S,
+# which turns on x2APIC as the test guests do and leaves through an
+# isa-debug-exit device) with '-cpu max', then '-cpu max,-arch-capabilities',
+# and falls back to TCG.  It prints shell assignments, for
+# 'eval "$(sh scripts/kvm-probe.sh)"' (Python callers parse them with shlex):
+#
+#   POWER_ACCEL         kvm or tcg                        (-accel)
+#   POWER_CPU           max or max,-arch-capabilities     (-cpu)
+#   POWER_LIBVIRT_TYPE  kvm or qemu                       (<domain type=...>)
+#   POWER_LIBVIRT_CPU   the domain's <cpu> element
+#   POWER_PROBE         one line that says what was chosen and why
+#
+# The answer is cached under build/kvm-probe/ per QEMU binary (its path,
+# size and modification time) and per /dev/kvm, so the probe runs once per
+# build.  QEMU defaults to build/qemu-system-x86_64.  For its own test
+# (tests/unit/test-kvm-probe.sh) KVM_PROBE_DEVICE and KVM_PROBE_CACHE name
+# another device node and cache folder.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+qemu=${1:-$top/build/qemu-system-x86_64}
+dev=${KVM_PROBE_DEVICE:-/dev/kvm}
+[ -x "$qemu" ] || { echo "kvm-probe: no QEMU at $qemu" >&2; exit 1; }
+qemu=$(readlink -f "$qemu")
+
+kvm_state() {
+    if [ ! -e "$dev" ]; then
+        echo "missing"
+    elif [ ! -r "$dev" ] || [ ! -w "$dev" ]; then
+        echo "no-access"
+    else
+        stat -L -c 'rw:%t:%T' "$dev"
+    fi
+}
+
+key="$qemu $(stat -L -c '%s %Y' "$qemu") $(id -u) $(kvm_state)"
+cache_dir=${KVM_PROBE_CACHE:-$top/build/kvm-probe}
+cache="$cache_dir/$(printf '%s' "$qemu" | md5sum | cut -c1-16).env"
+if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "# $key" ]; then
+    tail -n +2 "$cache"
+    exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# try CPU: 0 if a KVM guest with -cpu CPU ran guest code; else the first
+# line QEMU printed is in $tmp/why
+try() {
+    rc=0
+    timeout 20 "$qemu" -M pc -accel kvm -cpu "$1" -smp 1 -m 16 \
+        -nodefaults -display none -no-reboot -bios "$tmp/exit.bios" \
+        -device isa-debug-exit,iobase=0xf4,iosize=1 \
+        > "$tmp/out" 2>&1 || rc=$?
+    [ "$rc" -eq 85 ] && return 0
+    why=$(grep -v '^$' "$tmp/out" | head -n 1 | sed 's/^[^:]*: //')
+    case "$rc" in
+    124) why="no exit within 20 s" ;;
+    0) why=${why:-"exited before the guest ran"} ;;
+    *) why=${why:-"exit status $rc"} ;;
+    esac
+    echo "$why" > "$tmp/why"
+    return 1
+}
+
+accel=tcg
+cpu=max
+case $(kvm_state) in
+missing)
+    reason="$dev does not exist" ;;
+no-access)
+    reason="$dev is not readable and writable by uid $(id -u)" ;;
+*)
+    sh "$top/scripts/make-guest-bios.sh" exit "$tmp/exit.bios"
+    if try max; then
+        accel=kvm
+        reason="-cpu max runs"
+    else
+        reason="-cpu max fails ($(cat "$tmp/why"))"
+        if try max,-arch-capabilities; then
+            accel=kvm
+            cpu=max,-arch-capabilities
+            reason="$reason; -cpu max,-arch-capabilities runs"
+        else
+            reason="$reason; -cpu max,-arch-capabilities fails ($(cat "$tmp/why"))"
+        fi
+    fi ;;
+esac
+
+if [ "$accel" = kvm ]; then
+    type=kvm
+    summary="guests run under KVM with -cpu $cpu: $reason"
+else
+    type=qemu
+    summary="guests run under TCG: $reason"
+fi
+libvirt_cpu="<cpu mode='maximum' check='none'/>"
+if [ "$cpu" = max,-arch-capabilities ]; then
+    libvirt_cpu="<cpu mode='maximum' check='none'><feature policy='disable' name='arch-capabilities'/></cpu>"
+fi
+
+# 'VALUE' with every ' written as '\''
+q() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+mkdir -p "$cache_dir"
+{
+    echo "# $key"
+    echo "POWER_ACCEL=$accel"
+    echo "POWER_CPU=$cpu"
+    echo "POWER_LIBVIRT_TYPE=$type"
+    echo "POWER_LIBVIRT_CPU=$(q "$libvirt_cpu")"
+    echo "POWER_PROBE=$(q "$summary")"
+} > "$tmp/env"
+mv "$tmp/env" "$cache.$$"
+mv "$cache.$$" "$cache"
+tail -n +2 "$cache"
