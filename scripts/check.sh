@@ -63,6 +63,9 @@ build() {
 }
 
 if phase build run build; then
+    # which accelerator and CPU model every guest below gets, and why
+    phase kvm-probe run sh tests/integration/test-kvm-probe.sh
+    count kvm-probe
     phase checkpatch run sh scripts/checkpatch.sh
     count checkpatch
     phase unit run meson test -C build/qemu/build --no-rebuild \

@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# make demo: start three VMs with the patched QEMU (KVM where /dev/kvm
-# works, else TCG): one that keeps its vCPU busy, one busy half the time,
+# make demo: start three VMs with the patched QEMU (KVM where a KVM guest
+# starts, else TCG: scripts/kvm-probe.sh): one that keeps its vCPU busy, one busy half the time,
 # one halted.  Run qemu-powerd on them for DEMO_SECONDS (20) with its live
 # table, then write a summary and a chart of per-VM power under
 # build/demo/.  Every VM is stopped on exit, also on Ctrl-C.
@@ -30,17 +30,14 @@ trap 'exit 143' TERM
 
 rm -rf "$dir"
 mkdir -p "$dir"
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    accel=kvm
-else
-    accel=tcg
-    echo "demo: /dev/kvm is not usable here: the VMs run under TCG"
-fi
+eval "$(sh "$top/scripts/kvm-probe.sh" "$qemu")"
+accel=$POWER_ACCEL
+echo "demo: $POWER_PROBE"
 
 for vm in busy:spin half:half idle:halt; do
     name=${vm%%:*}
     sh "$top/scripts/make-guest-bios.sh" "${vm#*:}" "$dir/$name.bios"
-    "$qemu" -name "$name" -M pc -accel "$accel" -cpu max -smp 1 -m 64 \
+    "$qemu" -name "$name" -M pc -accel "$accel" -cpu "$POWER_CPU" -smp 1 -m 64 \
         -nodefaults -display none -bios "$dir/$name.bios" \
         -qmp "unix:$dir/$name.qmp,server=on,wait=off" \
         -pidfile "$dir/$name.pid" -daemonize

@@ -22,6 +22,11 @@ bld="$top/build/qemu/build"
 excluded="qtest-x86_64/bios-tables-test qtest-x86_64/migration-test"
 ours="qtest-x86_64/power-test"
 
+# KVM cases run with the probe's CPU model, or skip with its reason.
+eval "$(sh "$top/scripts/kvm-probe.sh")"
+export POWER_ACCEL POWER_CPU POWER_PROBE
+echo "run-qtests: $POWER_PROBE"
+
 if [ $# -gt 0 ]; then
     exec meson test -C "$bld" --no-rebuild --print-errorlogs "$@"
 fi

@@ -6,9 +6,11 @@
 # process, and a description of the machine for the JSON results.  The
 # benchmarks run under any python3; the parts that need the libvirt module
 # run under the interpreter libvirt_python() finds.
+import functools
 import json
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -27,7 +29,18 @@ URI = 'qemu:///system'
 # names of the benchmarks' domains: left over from an interrupted run, they
 # are destroyed when the private libvirtd starts
 DOMAIN_PREFIX = 'qpb-'
-ACCEL = 'kvm' if os.access('/dev/kvm', os.R_OK | os.W_OK) else 'tcg'
+
+
+@functools.lru_cache(maxsize=None)
+def probe():
+    """
+    scripts/kvm-probe.sh's answer for our QEMU: POWER_ACCEL, POWER_CPU,
+    POWER_LIBVIRT_TYPE, POWER_LIBVIRT_CPU and POWER_PROBE (the reason).
+    """
+    out = subprocess.run(['sh', os.path.join(TOP, 'scripts', 'kvm-probe.sh'),
+                          QEMU], check=True, capture_output=True,
+                         text=True).stdout
+    return dict(w.split('=', 1) for w in shlex.split(out, comments=True))
 
 
 def wait_binaries(timeout=300):
@@ -107,7 +120,8 @@ def machine():
     return {'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
             'host': platform.node(), 'kernel': platform.release(),
             'os': osname, 'cpu': cpu, 'cpus': os.cpu_count(),
-            'mem_gib': round(mem_kb / 2**20, 1), 'accel': ACCEL,
+            'mem_gib': round(mem_kb / 2**20, 1),
+            'accel': probe()['POWER_ACCEL'], 'cpu_model': probe()['POWER_CPU'],
             'loadavg_at_start': load}
 
 
@@ -121,7 +135,8 @@ def write_json(path, result, mach):
 def start_qemu(tmp, name, bios, smp=1, mem=32, qmp=(), extra=()):
     """A daemonized QEMU with a QMP server on each path of @qmp: its PID."""
     pidf = os.path.join(tmp, name + '.pid')
-    cmd = [QEMU, '-name', name, '-M', 'pc', '-accel', ACCEL, '-cpu', 'max',
+    cmd = [QEMU, '-name', name, '-M', 'pc', '-accel', probe()['POWER_ACCEL'],
+           '-cpu', probe()['POWER_CPU'],
            '-smp', str(smp), '-m', str(mem), '-nodefaults',
            '-display', 'none', '-bios', bios, '-pidfile', pidf,
            '-daemonize']
@@ -247,7 +262,7 @@ class Libvirtd:
         with open(xml, 'w') as f:
             f.write("""<domain type='%s'%s>
   <name>%s</name><memory unit='MiB'>%d</memory><vcpu>%d</vcpu>
-  <cpu mode='maximum' check='none'/>
+  %s
   <os><type arch='x86_64' machine='pc'>hvm</type>
       <loader type='rom'>%s</loader></os>
   <perf><event name='task_clock' enabled='yes'/></perf>
@@ -255,7 +270,8 @@ class Libvirtd:
     <controller type='usb' model='none'/><memballoon model='none'/>
   </devices>
 %s</domain>
-""" % ('kvm' if ACCEL == 'kvm' else 'qemu', ns, name, mem, vcpus, bios,
+""" % (probe()['POWER_LIBVIRT_TYPE'], ns, name, mem, vcpus,
+                probe()['POWER_LIBVIRT_CPU'], bios,
                 QEMU, cmdline))
         subprocess.run(['virsh', '-q', '-c', URI, 'create', xml],
                        check=True, capture_output=True)

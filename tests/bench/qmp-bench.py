@@ -56,8 +56,9 @@ class Vm:
     def __init__(self, tmp, guest, smp, extra=()):
         sock = os.path.join(tmp, 'qmp-%d.sock' % id(self))
         self.proc = subprocess.Popen(
-            [benchlib.QEMU, '-M', 'pc', '-accel', benchlib.ACCEL, '-cpu',
-             'max', '-smp', str(smp), '-m', '64', '-nodefaults',
+            [benchlib.QEMU, '-M', 'pc', '-accel',
+             benchlib.probe()['POWER_ACCEL'], '-cpu',
+             benchlib.probe()['POWER_CPU'], '-smp', str(smp), '-m', '64', '-nodefaults',
              '-display', 'none', '-bios', benchlib.make_bios(tmp, guest),
              '-qmp', 'unix:%s,server=on,wait=off' % sock] + list(extra))
         self.qmp = benchlib.Qmp(sock)

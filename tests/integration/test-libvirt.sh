@@ -3,7 +3,7 @@
 #
 # Integration test of the libvirt passthrough path, with an unpatched
 # libvirt: start a private libvirtd (libvirtd.sh), create two transient
-# domains (KVM where /dev/kvm is usable, else TCG) that run the patched
+# domains (KVM where scripts/kvm-probe.sh finds it works, else TCG) that run the patched
 # QEMU from build/ with the tiny spin and halt guests as their BIOS, and
 # check query-power and 'info power' through 'virsh qemu-monitor-command'
 # (the checks on the replies are in libvirt-checks.py).  Prints one
@@ -67,11 +67,9 @@ for g in spin halt; do
         bail "make-guest-bios.sh $g failed"
 done
 
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    type=kvm
-else
-    type=qemu
-fi
+eval "$(sh "$top/scripts/kvm-probe.sh" "$qemu")" || bail "kvm-probe.sh failed"
+note "$POWER_PROBE"
+type=$POWER_LIBVIRT_TYPE
 
 started=1
 if sh "$here/libvirtd.sh" start "$dir"; then
@@ -102,7 +100,8 @@ cmdline() {
 
 # Create the domains.  The guests need x2APIC, which libvirt's default
 # CPU model for TCG (qemu64) lacks: without it the spin guest faults and
-# runs off into zeroed RAM, busy but not in its loop.  'maximum' is -cpu max.
+# runs off into zeroed RAM, busy but not in its loop.  'maximum' is -cpu max
+# (without arch-capabilities where the probe says so).
 for g in spin:spin halt:idle; do
     bios="$dir/${g%%:*}.bios"
     name="qp-${g#*:}"
@@ -111,7 +110,7 @@ for g in spin:spin halt:idle; do
   <name>$name</name>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
-  <cpu mode='maximum' check='none'/>
+  $POWER_LIBVIRT_CPU
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <loader type='rom'>$bios</loader>

@@ -99,10 +99,9 @@ bios() {
     echo "$dir/$1.bios"
 }
 
-accel=tcg
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    accel=kvm
-fi
+eval "$(sh "$top/scripts/kvm-probe.sh" "$qemu")" || exit 1
+accel=$POWER_ACCEL
+note "$POWER_PROBE"
 
 # start_vm DIR NAME GUEST [ARG...]: a VM with QMP socket DIR/NAME.qmp
 start_vm() {
@@ -112,7 +111,7 @@ start_vm() {
     shift 3
     # (a stale socket stays: QEMU replaces it, as on a real restart)
     rm -f "$d/$n.pid"
-    if "$qemu" -name "$n" -M pc -accel "$accel" -cpu max -smp 1 -m 64 \
+    if "$qemu" -name "$n" -M pc -accel "$accel" -cpu "$POWER_CPU" -smp 1 -m 64 \
         -nodefaults -display none -bios "$(bios "$g")" \
         -qmp "unix:$d/$n.qmp,server=on,wait=off" \
         -pidfile "$d/$n.pid" -daemonize "$@"; then
@@ -593,8 +592,7 @@ sc_i() {
         not_ok "i: libvirtd did not start"
         return
     fi
-    type=qemu
-    [ "$accel" = kvm ] && type=kvm
+    type=$POWER_LIBVIRT_TYPE
     doms=""
     for g in spin:i-spin halt:i-halt; do
         name=${g#*:}
@@ -603,7 +601,7 @@ sc_i() {
   <name>$name</name>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
-  <cpu mode='maximum' check='none'/>
+  $POWER_LIBVIRT_CPU
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <loader type='rom'>$(bios "${g%%:*}")</loader>

@@ -3,7 +3,8 @@
  *
  * qtests for the vCPU work counters and query-power: real guests (tiny
  * firmware-free programs from power/guest.S) that spin or halt, under
- * multi-threaded TCG, round-robin TCG and KVM where /dev/kvm works.
+ * multi-threaded TCG, round-robin TCG and KVM where scripts/kvm-probe.sh
+ * finds that a KVM guest runs.
  */
 
 #include "qemu/osdep.h"
@@ -47,13 +48,37 @@ static char *make_bios(unsigned entry)
     return path;
 }
 
+/*
+ * Whether guests can run under @accel here.  For KVM that is what
+ * scripts/kvm-probe.sh found (scripts/run-qtests.sh exports its answer):
+ * a /dev/kvm that opens, all that qtest_has_accel() checks, does not mean
+ * that a guest starts.
+ */
 static bool accel_usable(const char *accel)
 {
-    if (g_str_has_prefix(accel, "kvm") && !qtest_has_accel("kvm")) {
-        g_test_skip("KVM is not usable here (no read/write /dev/kvm)");
+    const char *probed = g_getenv("POWER_ACCEL");
+
+    if (!g_str_has_prefix(accel, "kvm")) {
+        return true;
+    }
+    if (!probed) {
+        g_test_skip("KVM was not probed: run this test through "
+                    "scripts/run-qtests.sh, which runs scripts/kvm-probe.sh");
+        return false;
+    }
+    if (strcmp(probed, "kvm") != 0 || !qtest_has_accel("kvm")) {
+        g_test_skip(g_getenv("POWER_PROBE") ?: "KVM does not work here");
         return false;
     }
     return true;
+}
+
+/* The CPU model for @accel: the probe's for KVM (always "max" for TCG). */
+static const char *cpu_model(const char *accel)
+{
+    const char *cpu = g_getenv("POWER_CPU");
+
+    return g_str_has_prefix(accel, "kvm") && cpu ? cpu : "max";
 }
 
 /* Starts a pc guest running @entry with -smp @smp and extra @args. */
@@ -61,9 +86,9 @@ static QTestState *start_guest(const char *accel, unsigned entry,
                                const char *smp, const char *args)
 {
     g_autofree char *bios = make_bios(entry);
-    QTestState *qts = qtest_initf("-M pc -accel %s -cpu max -smp %s "
+    QTestState *qts = qtest_initf("-M pc -accel %s -cpu %s -smp %s "
                                   "-nodefaults -bios %s %s",
-                                  accel, smp, bios, args);
+                                  accel, cpu_model(accel), smp, bios, args);
 
     unlink(bios);
     return qts;

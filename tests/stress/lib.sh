@@ -21,10 +21,8 @@ uri=qemu:///system
 py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) ||
     py=python3
 
-accel=tcg
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    accel=kvm
-fi
+eval "$(sh "$top/scripts/kvm-probe.sh" "$qemu")" || exit 1
+accel=$POWER_ACCEL
 
 # --- processes ---
 
@@ -113,7 +111,7 @@ bios() {
 # QEMU replaces it, as on a real restart.
 start_vm() {
     qname=${4-$2}
-    set -- "$1" "$2" "$3" -M pc -accel "$accel" -cpu max -smp 1 -m 64 \
+    set -- "$1" "$2" "$3" -M pc -accel "$accel" -cpu "$POWER_CPU" -smp 1 -m 64 \
         -nodefaults -display none -bios "$(bios "$3")" \
         -qmp "unix:$1/$2.qmp,server=on,wait=off" \
         -qmp "unix:$1/$2.ctl,server=on,wait=off"
@@ -236,14 +234,12 @@ virsh_() {
 # dom_xml NAME GUEST: a transient domain running GUEST, as in
 # tests/integration/test-powerd.sh scenario i
 dom_xml() {
-    type=qemu
-    [ "$accel" = kvm ] && type=kvm
     cat <<EOF
-<domain type='$type'>
+<domain type='$POWER_LIBVIRT_TYPE'>
   <name>$1</name>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
-  <cpu mode='maximum' check='none'/>
+  $POWER_LIBVIRT_CPU
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <loader type='rom'>$(bios "$2")</loader>
