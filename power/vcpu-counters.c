@@ -36,7 +36,7 @@ static struct {
     bool kernel_excluded;
     char *unavailable;          /* why there are no counts */
     GHashTable *threads;        /* thread id -> PowerThread */
-    GArray *instance;           /* inherited TaskCounters (cycles only) */
+    GArray *instance;           /* inherited TaskCounters (perf sources) */
     uint64_t instance_last;
     uint64_t retired;           /* counts of vCPU threads that are gone */
 } counters;
@@ -68,9 +68,14 @@ static bool probe(TaskCounterSource source, Error **errp)
 }
 
 /*
- * Cycles of the whole process: an inherited counter on every thread that
- * exists now also counts every thread created from then on.  Time sources
- * use the process CPU clock instead, which needs no file descriptors.
+ * The whole process, in the vCPUs' own clock, so that the instance total
+ * always includes the vCPU counts: for a perf source (cycles, task-clock)
+ * an inherited counter on every thread that exists now, which also counts
+ * every thread created from then on.  perf's task-clock is not the
+ * scheduler's runtime (on a nested host it runs ahead of it), so the
+ * process CPU clock would be a second clock.  schedstat is the scheduler's
+ * runtime, which is what the process CPU clock sums, and needs no file
+ * descriptors.
  */
 static bool open_instance_counters(Error **errp)
 {
@@ -79,7 +84,7 @@ static bool open_instance_counters(Error **errp)
     GError *gerr = NULL;
 
     counters.instance = g_array_new(false, false, sizeof(TaskCounter));
-    if (counters.source != TASK_COUNTER_CYCLES) {
+    if (counters.source == TASK_COUNTER_SCHEDSTAT) {
         return true;
     }
     dir = g_dir_open("/proc/self/task", 0, &gerr);
@@ -252,7 +257,7 @@ static uint64_t read_instance(void)
 {
     uint64_t sum = 0;
 
-    if (counters.source == TASK_COUNTER_CYCLES) {
+    if (counters.source != TASK_COUNTER_SCHEDSTAT) {
         for (guint i = 0; i < counters.instance->len; i++) {
             TaskCounter *tc = &g_array_index(counters.instance, TaskCounter,
                                              i);
