@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# kvm-probe.sh [QEMU]: which accelerator and CPU model guests get on this
-# machine.  Everything that starts a guest asks this script, never
+# kvm-probe.sh [--linux] [QEMU]: which accelerator and CPU model guests get
+# on this machine.  Everything that starts a guest asks this script, never
 # /dev/kvm alone: a /dev/kvm that opens does not mean a guest starts (some
 # nested hosts advertise IA32_ARCH_CAPABILITIES and then refuse its value,
 # so '-cpu max' aborts in kvm_buf_set_msrs).
@@ -19,14 +19,25 @@
 #   POWER_LIBVIRT_CPU   the domain's <cpu> element
 #   POWER_PROBE         one line that says what was chosen and why
 #
+# --linux asks the same for the Linux guest of scripts/build-guest.sh (which
+# it builds): where the tiny guests run under KVM, it boots that guest under
+# KVM with a deadline of KVM_PROBE_LINUX_SECONDS (20).  Some nested hosts
+# run real-mode guests at full speed but paging guests thousands of times
+# slower (the kernel takes minutes to boot): there Linux guests get TCG.
+#
 # The answer is cached under build/kvm-probe/ per QEMU binary (its path,
-# size and modification time) and per /dev/kvm, so the probe runs once per
-# build.  QEMU defaults to build/qemu-system-x86_64.  For its own test
+# size and modification time), per /dev/kvm and, with --linux, per guest
+# build, so the probe runs once per build.  QEMU defaults to build/qemu-system-x86_64.  For its own test
 # (tests/unit/test-kvm-probe.sh) KVM_PROBE_DEVICE and KVM_PROBE_CACHE name
 # another device node and cache folder.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+linux=""
+if [ "${1:-}" = --linux ]; then
+    linux=1
+    shift
+fi
 qemu=${1:-$top/build/qemu-system-x86_64}
 dev=${KVM_PROBE_DEVICE:-/dev/kvm}
 [ -x "$qemu" ] || { echo "kvm-probe: no QEMU at $qemu" >&2; exit 1; }
@@ -44,6 +55,67 @@ kvm_state() {
 
 key="$qemu $(stat -L -c '%s %Y' "$qemu") $(id -u) $(kvm_state)"
 cache_dir=${KVM_PROBE_CACHE:-$top/build/kvm-probe}
+
+# 'VALUE' with every ' written as '\''
+q() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+if [ -n "$linux" ]; then
+    eval "$(sh "$0" "$qemu")"
+    sh "$top/scripts/build-guest.sh" >&2
+    guest="$top/build/guest"
+    key="$key linux $(cat "$guest/stamp")"
+    cache="$cache_dir/$(printf '%s' "$qemu" | md5sum | cut -c1-16)-linux.env"
+    if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "# $key" ]; then
+        tail -n +2 "$cache"
+        exit 0
+    fi
+    if [ "$POWER_ACCEL" = kvm ]; then
+        secs=${KVM_PROBE_LINUX_SECONDS:-20}
+        tmp=$(mktemp -d)
+        trap 'rm -rf "$tmp"' EXIT
+        timeout "$secs" "$qemu" -M q35 -accel kvm -cpu "$POWER_CPU" \
+            -smp 1 -m 256 -nodefaults -display none -no-reboot \
+            -kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" \
+            -append "console=ttyS0 quiet panic=-1 work=idle" \
+            -serial "file:$tmp/console" > "$tmp/out" 2>&1 &
+        pid=$!
+        end=$(($(date +%s) + secs))
+        while ! grep -q 'qemu-power-guest: ready' "$tmp/console" 2>/dev/null &&
+              kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -le "$end" ]; do
+            sleep 0.2
+        done
+        if grep -q 'qemu-power-guest: ready' "$tmp/console" 2>/dev/null; then
+            POWER_PROBE="Linux $POWER_PROBE; the Linux guest boots"
+        else
+            POWER_PROBE="Linux guests run under TCG: the Linux guest did not\
+ boot within $secs s under KVM with -cpu $POWER_CPU (the tiny real-mode guests\
+ run; some nested hosts run paging guests far slower)"
+            POWER_ACCEL=tcg
+            POWER_CPU=max
+            POWER_LIBVIRT_TYPE=qemu
+            POWER_LIBVIRT_CPU="<cpu mode='maximum' check='none'/>"
+        fi
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    else
+        POWER_PROBE="Linux $POWER_PROBE"
+    fi
+    mkdir -p "$cache_dir"
+    {
+        echo "# $key"
+        echo "POWER_ACCEL=$POWER_ACCEL"
+        echo "POWER_CPU=$POWER_CPU"
+        echo "POWER_LIBVIRT_TYPE=$POWER_LIBVIRT_TYPE"
+        echo "POWER_LIBVIRT_CPU=$(q "$POWER_LIBVIRT_CPU")"
+        echo "POWER_PROBE=$(q "$POWER_PROBE")"
+    } > "$cache.$$"
+    mv "$cache.$$" "$cache"
+    tail -n +2 "$cache"
+    exit 0
+fi
+
 cache="$cache_dir/$(printf '%s' "$qemu" | md5sum | cut -c1-16).env"
 if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "# $key" ]; then
     tail -n +2 "$cache"
@@ -107,11 +179,6 @@ libvirt_cpu="<cpu mode='maximum' check='none'/>"
 if [ "$cpu" = max,-arch-capabilities ]; then
     libvirt_cpu="<cpu mode='maximum' check='none'><feature policy='disable' name='arch-capabilities'/></cpu>"
 fi
-
-# 'VALUE' with every ' written as '\''
-q() {
-    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
-}
 
 mkdir -p "$cache_dir"
 {
