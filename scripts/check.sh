@@ -36,7 +36,16 @@ run() {
 # Adds a suite's counts: meson's summary, or our scripts' "N passed, N failed".
 count() {
     f="$log/$1.log"
-    if grep -q '^Ok: ' "$f"; then
+    if grep -qE '^=+ .*[0-9]+ (passed|failed|error).* in [0-9.]+s' "$f"; then
+        # pytest's own summary: "=== 3 passed, 1 failed, 2 skipped in 9.1s ==="
+        line=$(grep -E '^=+ .*[0-9]+ (passed|failed|error).* in [0-9.]+s' \
+               "$f" | tail -n 1)
+        ok=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+        ko=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+        er=$(echo "$line" | sed -nE 's/.* ([0-9]+) errors?.*/\1/p')
+        ko=$((${ko:-0} + ${er:-0}))
+        sk=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    elif grep -q '^Ok: ' "$f"; then
         ok=$(awk '/^Ok:/ {print $2}' "$f")
         ko=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$f")
         sk=$(awk '/^Skipped:/ {print $2}' "$f")
@@ -77,6 +86,10 @@ if phase build run build; then
     count power-test
     phase qtest run sh scripts/run-qtests.sh
     count qtest
+    # real Linux guests: counters, hot-unplug, attribution against the meter
+    phase pytest run /usr/bin/python3 -m pytest -v -rs -p no:cacheprovider \
+        tests/integration
+    count pytest
     # libvirt runs our QEMU as a domain's emulator: virsh passthrough
     phase libvirt run sh tests/integration/test-libvirt.sh
     count libvirt

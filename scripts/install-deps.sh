@@ -15,7 +15,7 @@ backports="meson python3-pycotap"
 firmware="seabios qemu-system-data ipxe-qemu"
 # qemu-powerd, its tests and the demo.
 tools="libmicrohttpd-dev socat procps curl prometheus gnuplot-nox
-       python3-libvirt clang libclang-rt-14-dev"
+       python3-libvirt python3-pytest clang libclang-rt-14-dev"
 # libvirt 11 for tests/integration/test-libvirt.sh (bookworm has only 9.0).
 # Only these come from bookworm-backports; their dependencies (among them
 # Debian's own qemu-system-x86, which the QEMU driver requires) from bookworm.

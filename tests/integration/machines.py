@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# What the integration suite, make validate and make demo share: the KVM
+# probe's answer, the Linux guest, QEMUs driven through QEMU's own python
+# packages (qemu.machine, qemu.qmp from the tree we build), and the one way
+# to wait here: until a condition holds, within a deadline.
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(TOP, 'build')
+QEMU = os.path.join(BUILD, 'qemu-system-x86_64')
+POWERD = os.path.join(BUILD, 'qemu-powerd')
+sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
+
+from qemu.machine import QEMUMachine  # noqa: E402
+
+
+def wait_until(cond, timeout, what, interval=0.05):
+    """cond()'s first true value, polled until @timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError('not within %.1f s: %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def kvm_probe(qemu=QEMU, linux=False):
+    """
+    scripts/kvm-probe.sh's answer: POWER_ACCEL, POWER_CPU, ...; with
+    @linux, for the Linux guest (which it builds).
+    """
+    cmd = ['sh', os.path.join(TOP, 'scripts', 'kvm-probe.sh')] + \
+        (['--linux'] if linux else []) + [qemu]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                         text=True).stdout
+    return dict(w.split('=', 1) for w in shlex.split(out, comments=True))
+
+
+def build_guest():
+    """build/guest/{vmlinuz,initrd.gz}, built by scripts/build-guest.sh."""
+    subprocess.run(['sh', os.path.join(TOP, 'scripts', 'build-guest.sh')],
+                   check=True, stdout=subprocess.DEVNULL)
+    d = os.path.join(BUILD, 'guest')
+    return os.path.join(d, 'vmlinuz'), os.path.join(d, 'initrd.gz')
+
+
+def thread_cpu_ns(pid, tid):
+    """Run time of thread @tid of @pid from schedstat, in ns."""
+    with open('/proc/%d/task/%d/schedstat' % (pid, tid)) as f:
+        return int(f.read().split()[0])
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+class LinuxVM(QEMUMachine):
+    """
+    A Linux guest (scripts/build-guest.sh) running @work on @smp vCPUs,
+    with the accelerator and CPU model of @probe (kvm_probe(linux=True));
+    launch() returns once the guest printed its ready line.
+    """
+
+    def __init__(self, probe, guest, tmpdir, name, work, smp='1',
+                 mem=256, args=()):
+        kernel, initrd = guest
+        self.console_path = os.path.join(tmpdir, name + '.console')
+        super().__init__(QEMU, name=name, base_temp_dir=tmpdir,
+                         console_log=self.console_path, drain_console=True)
+        self.work = work
+        self.set_machine('q35')
+        self.set_console()
+        self.add_args('-accel', probe['POWER_ACCEL'],
+                      '-cpu', probe['POWER_CPU'], '-smp', str(smp),
+                      '-m', str(mem), '-name', name,
+                      '-kernel', kernel, '-initrd', initrd,
+                      '-append', 'console=ttyS0 quiet panic=-1 work=' + work,
+                      '-no-reboot', *args)
+
+    def console(self):
+        try:
+            with open(self.console_path, errors='replace') as f:
+                return f.read()
+        except FileNotFoundError:
+            return ''
+
+    def launch(self, timeout=120):
+        super().launch()
+        assert self.console_socket      # starts draining it into the log
+        wait_until(lambda: 'qemu-power-guest: ready' in self.console(),
+                   timeout, '%s: the guest\'s ready line (console: %r)'
+                   % (self._name, self.console()[-500:]), interval=0.1)
+        assert 'qemu-power-guest: error' not in self.console(), \
+            self.console()
+
+    def query_power(self):
+        return self.qmp('query-power')['return']

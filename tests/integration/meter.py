@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The ground truth of the tests and of make validate: a fake RAPL package
+# zone (a powercap tree under a directory that stands for /sys) whose
+# energy follows a known power model of measured CPU time,
+#
+#     host power = idle W + k W per busy CPU
+#
+# so that the true power of a VM is k x the CPU time of its QEMU's threads.
+# The host's busy CPU time is the root cgroup's CPU usage (every task),
+# each VM's the run time of its QEMU's threads from
+# /proc/PID/task/*/schedstat: both measured here, independently of
+# qemu-powerd and of QEMU's own counters.  The meter runs in a thread of
+# the caller and records every VM's CPU time at each tick, so that a test
+# can ask for the true energy of a VM between any two times of a run.
+import bisect
+import os
+import threading
+import time
+
+MAX_RANGE = 262143328850        # a real package zone's max_energy_range_uj
+CPUACCT = '/sys/fs/cgroup/cpuacct/cpuacct.usage'
+CGROUP2_STAT = '/sys/fs/cgroup/cpu.stat'
+
+
+def write_atomic(path, text):
+    tmp = '%s.tmp.%d' % (path, os.getpid())
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def host_busy_ns():
+    """CPU time of every task on the host, in ns."""
+    try:
+        with open(CPUACCT, 'rb') as f:
+            return int(f.read())
+    except OSError:
+        pass
+    with open(CGROUP2_STAT) as f:
+        for line in f:
+            if line.startswith('usage_usec '):
+                return int(line.split()[1]) * 1000
+    raise OSError('no usage_usec in ' + CGROUP2_STAT)
+
+
+def process_cpu_ns(pid):
+    """Run time of all threads of process @pid, in ns; None once it is gone."""
+    total = 0
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass                        # the thread just exited
+    return total
+
+
+class Series:
+    """A cumulative quantity sampled over time, interpolated linearly."""
+
+    def __init__(self):
+        self.t, self.v = [], []
+
+    def add(self, t, v):
+        self.t.append(t)
+        self.v.append(v)
+
+    def at(self, t):
+        i = bisect.bisect_left(self.t, t)
+        if i == len(self.t) or (i == 0 and self.t[0] != t):
+            raise ValueError('time %.3f is outside the recorded %.3f..%.3f'
+                             % (t, self.t[0], self.t[-1]))
+        if self.t[i] == t:
+            return self.v[i]
+        t0, t1, v0, v1 = self.t[i - 1], self.t[i], self.v[i - 1], self.v[i]
+        return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+
+class Meter:
+    """
+    The fake zone ROOT/class/powercap/intel-rapl:0 ("package-0"), advanced
+    every @period seconds from the power model.  Times are Unix times, as
+    in qemu-powerd's JSON.
+    """
+
+    def __init__(self, root, idle_watts=10.0, watts_per_cpu=20.0,
+                 period=0.02):
+        self.root = root
+        self.idle = idle_watts
+        self.k = watts_per_cpu
+        self.period = period
+        self.dir = os.path.join(root, 'class', 'powercap', 'intel-rapl:0')
+        self.vms = {}                   # name -> (pid, Series of CPU ns)
+        self.host = Series()            # host busy CPU ns
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        self.paused = False             # the energy file stops moving
+        os.makedirs(self.dir, exist_ok=True)
+        write_atomic(os.path.join(self.dir, 'name'), 'package-0\n')
+        write_atomic(os.path.join(self.dir, 'max_energy_range_uj'),
+                     '%d\n' % MAX_RANGE)
+        self._t0 = time.monotonic()
+        self._b0 = host_busy_ns()
+        self._write(self._t0, self._b0)
+
+    def track(self, name, pid):
+        """Record the CPU time of QEMU process @pid as VM @name."""
+        with self._lock:
+            self.vms[name] = (pid, Series())
+
+    def _write(self, mono, busy):
+        uj = 1000000 + self.idle * 1e6 * (mono - self._t0) + \
+            self.k * (busy - self._b0) / 1e3
+        write_atomic(os.path.join(self.dir, 'energy_uj'),
+                     '%d\n' % (int(uj) % (MAX_RANGE + 1)))
+
+    def tick(self):
+        mono, busy, now = time.monotonic(), host_busy_ns(), time.time()
+        if not self.paused:
+            self._write(mono, busy)
+        with self._lock:
+            self.host.add(now, busy)
+            for pid, series in self.vms.values():
+                c = process_cpu_ns(pid)
+                if c is not None:
+                    series.add(time.time(), c)
+
+    def _run(self):
+        n = 0
+        while not self._stop.is_set():
+            self.tick()
+            n += 1
+            self._stop.wait(max(0.0, self._t0 + n * self.period -
+                                time.monotonic()))
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def vm_joules(self, name, t1, t2):
+        """True energy of VM @name between Unix times @t1 and @t2."""
+        with self._lock:
+            s = self.vms[name][1]
+            return self.k * (s.at(t2) - s.at(t1)) / 1e9
+
+    def active_joules(self, t1, t2):
+        """True active energy of the whole host between @t1 and @t2."""
+        with self._lock:
+            return self.k * (self.host.at(t2) - self.host.at(t1)) / 1e9

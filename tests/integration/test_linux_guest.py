@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Real Linux guests (scripts/build-guest.sh) under the probe's accelerator:
+# query-power against the vCPU threads' own run time, the instance total
+# against the vCPU counts at every sample, vCPU hot-unplug through the
+# guest's own ACPI eject, and qemu-powerd's attribution against the fake
+# meter's truth.
+import json
+import os
+import subprocess
+import time
+
+from machines import POWERD, fd_count, thread_cpu_ns, wait_until
+from meter import Meter
+
+# How far query-power's count of a vCPU may be from the scheduler's run
+# time of its thread: task-clock and the scheduler are two clocks (on a
+# nested host task-clock runs about 1 % ahead).
+CLOCKS_AGREE = 0.05
+
+
+def vcpu_rates(vm, seconds):
+    """Per vCPU: (counted, scheduler's) CPU seconds per second."""
+    pid = vm.get_pid()
+    a = vm.query_power()
+    s0 = {v['thread-id']: thread_cpu_ns(pid, v['thread-id'])
+          for v in a['vcpus']}
+    time.sleep(seconds)
+    b = vm.query_power()
+    wall = (b['timestamp-ns'] - a['timestamp-ns']) / 1e9
+    out = []
+    for va, vb in zip(a['vcpus'], b['vcpus']):
+        tid = vb['thread-id']
+        out.append(((vb['count'] - va['count']) / 1e9 / wall,
+                    (thread_cpu_ns(pid, tid) - s0[tid]) / 1e9 / wall))
+    return out
+
+
+def test_cpu1_one_busy_one_idle(linux_vm, probe):
+    """
+    Two vCPUs, work on one: query-power shows it busy and the other idle,
+    as the threads' run time does; over 30 s, the instance total is never
+    below the vCPU total and no count goes back.
+    """
+    vm = linux_vm('cpu1', 'cpu1', smp=2)
+    rates = vcpu_rates(vm, 2.0)
+    print('%s: vCPU (counted, scheduler) CPU/s: %s'
+          % (probe['POWER_ACCEL'], rates))
+    (busy, busy_sched), (idle, idle_sched) = rates
+    assert busy_sched > 0.5, 'the busy vCPU thread barely ran'
+    assert abs(busy - busy_sched) <= CLOCKS_AGREE * busy_sched
+    assert idle < 0.05 and idle_sched < 0.05
+
+    prev = None
+    deadline = time.monotonic() + 30
+    samples = 0
+    while time.monotonic() < deadline:
+        p = vm.query_power()
+        assert p['instance-count'] >= p['vcpu-count'], p
+        assert sum(v['count'] for v in p['vcpus']) == p['vcpu-count']
+        if prev:
+            assert p['instance-count'] >= prev['instance-count']
+            assert p['vcpu-count'] >= prev['vcpu-count']
+            for va, vb in zip(prev['vcpus'], p['vcpus']):
+                assert vb['count'] >= va['count']
+        prev = p
+        samples += 1
+        time.sleep(0.1)
+    print('%d samples over 30 s, counter source %s'
+          % (samples, prev['counter-source']))
+    assert samples >= 100
+
+
+def hotpluggable_free(vm):
+    for c in vm.qmp('query-hotpluggable-cpus')['return']:
+        if 'qom-path' not in c:
+            return c
+    return None
+
+
+def test_vcpu_hot_unplug_with_linux(linux_vm):
+    """
+    A vCPU added and then removed while Linux runs: the guest onlines it,
+    ejects it through ACPI (DEVICE_DELETED), the list follows, no count
+    goes back and QEMU's file descriptors return to what they were.
+    """
+    vm = linux_vm('hotplug', 'idle', smp='1,maxcpus=2')
+    pid = vm.get_pid()
+    fds = fd_count(pid)
+    before = vm.query_power()
+    assert len(before['vcpus']) == 1
+
+    slot = hotpluggable_free(vm)
+    assert slot, 'no free vCPU slot'
+    vm.cmd('device_add', driver=slot['type'], id='cpu1', **slot['props'])
+    plugged = wait_until(
+        lambda: (lambda p: p if len(p['vcpus']) == 2 else None)(
+            vm.query_power()), 10, 'query-power lists the new vCPU')
+    wait_until(lambda: 'cpu1 online' in vm.console(), 30,
+               'the guest onlines the new vCPU (console: %r)'
+               % vm.console()[-300:])
+    assert plugged['vcpu-count'] >= before['vcpu-count']
+
+    vm.cmd('device_del', id='cpu1')
+    ev = vm.event_wait('DEVICE_DELETED', timeout=30)
+    assert ev is not None, 'the guest did not eject the vCPU'
+    after = wait_until(
+        lambda: (lambda p: p if len(p['vcpus']) == 1 else None)(
+            vm.query_power()), 10, 'query-power drops the vCPU')
+    assert after['vcpu-count'] >= plugged['vcpu-count']
+    assert after['instance-count'] >= after['vcpu-count']
+    wait_until(lambda: fd_count(pid) == fds, 10,
+               'QEMU\'s fd count returns to %d (now %d)'
+               % (fds, fd_count(pid)))
+
+
+def test_powerd_attribution_linux(linux_vm, tmpdir_short):
+    """
+    A busy and an idle Linux VM under qemu-powerd, with a meter whose
+    energy follows the CPU time it measures: each VM's energy over the
+    whole run matches its truth (k x its QEMU's run time).
+    """
+    root = os.path.join(tmpdir_short, 'sys')
+    meter = Meter(root, idle_watts=10.0, watts_per_cpu=20.0)
+    vms = {}
+    for name, work in (('busy', 'cpu'), ('idle', 'idle')):
+        qmp = os.path.join(tmpdir_short, name + '.qmp')
+        vms[name] = linux_vm(name, work, args=(
+            '-qmp', 'unix:%s,server=on,wait=off' % qmp))
+        meter.track(name, vms[name].get_pid())
+    meter.start()
+    try:
+        out = subprocess.run(
+            [POWERD, '--qmp', os.path.join(tmpdir_short, '*.qmp'),
+             '--sysfs-root', root, '--energy-source', 'powercap',
+             '--idle-watts', '10', '--format', 'json', '--interval', '1',
+             '--count', '12'], check=True, capture_output=True, text=True,
+            timeout=60).stdout
+        time.sleep(3 * meter.period)    # a tick past the last sample
+    finally:
+        meter.stop()
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    ok = [ln for ln in lines
+          if all(v['status'] == 'ok' for v in ln['vms'])
+          and len(ln['vms']) == 2]
+    assert len(ok) >= 8, out
+    first, last = ok[0], ok[-1]
+
+    def joules(line, name):
+        vm = next(v for v in line['vms'] if v['name'] == name)
+        return next(z['energy_joules'] for z in vm['zones']
+                    if z['zone'] == 'package-0')
+
+    t1, t2 = first['time'], last['time']
+    for name in vms:
+        got = joules(last, name) - joules(first, name)
+        true = meter.vm_joules(name, t1, t2)
+        print('%s: %.2f J reported, %.2f J true over %.1f s'
+              % (name, got, true, t2 - t1))
+        # within 5 % of the busy VM's energy (the two clocks, and
+        # qemu-powerd's host work from /proc/stat ticks)
+        assert abs(got - true) <= 0.05 * meter.vm_joules('busy', t1, t2)
