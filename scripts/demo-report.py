@@ -61,9 +61,10 @@ def main():
             else 0.0))
     if 'busy' in mean and 'half' in mean and mean['half'] > 0:
         lines.append('')
-        lines.append('busy / half = %.2f (expected about 2); idle %.2f W '
-                     '(expected about 0)' % (mean['busy'] / mean['half'],
-                                              mean.get('idle', 0.0)))
+        lines.append('busy / half = %.2f (about 2 when the host has a CPU '
+                     'free for each; more when busy, half and mem compete '
+                     'for fewer CPUs); idle %.2f W (about 0)'
+                     % (mean['busy'] / mean['half'], mean.get('idle', 0.0)))
     summary = '\n'.join(lines) + '\n'
     with open(os.path.join(d, 'summary.txt'), 'w') as f:
         f.write(summary)
