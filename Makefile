@@ -7,6 +7,8 @@
 #   make check      build everything and run every test
 #   make check-stress  the robustness suite: churn, faults, fuzzing (minutes)
 #   make demo       the main job (see README.rst)
+#   make validate   the thesis's experiments on Linux guests against a
+#                   ground-truth meter (docs/validation.rst)
 #   make bench      benchmarks (not tests): they print ratios
 #   make checkpatch QEMU's checkpatch.pl on the series and our new files
 #   make patches    regenerate patches/ from the commits in build/qemu
@@ -15,7 +17,7 @@
 
 export JOBS ?= $(shell nproc)
 
-.PHONY: all deps src tree qemu check check-stress checkpatch demo bench \
+.PHONY: all deps src tree qemu check check-stress checkpatch demo validate bench \
 	patches clean distclean
 
 all: qemu
@@ -43,6 +45,9 @@ checkpatch: tree
 
 demo: qemu
 	@sh scripts/demo.sh
+
+validate: qemu
+	@/usr/bin/python3 scripts/validate.py
 
 bench: qemu
 	@mkdir -p build/bench
