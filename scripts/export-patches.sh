@@ -18,7 +18,7 @@ if [ -n "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
 fi
 rm -f "$top"/patches/*.patch
 mkdir -p "$top/patches"
-git -C "$tree" format-patch -q --zero-commit --no-signature --no-stat \
+git -C "$tree" format-patch -q --zero-commit --no-signature --no-stat --abbrev=8 \
     -o "$top/patches" pristine..HEAD
 cat "$top"/patches/*.patch 2>/dev/null | sha256sum | cut -d' ' -f1 \
     > "$tree/.git/qemu-power-series"

@@ -241,43 +241,96 @@ static void test_proc_stat(void)
     error_free_or_abort(&err);
 }
 
+/* @path holds exactly @text. */
+static void assert_file(const char *path, const char *text)
+{
+    g_autofree char *got = NULL;
+
+    g_assert_true(g_file_get_contents(path, &got, NULL, NULL));
+    g_assert_cmpstr(got, ==, text);
+}
+
 static void test_state(void)
 {
     g_autofree char *dir = g_dir_make_tmp("powerd-XXXXXX", NULL);
     g_autofree char *path = g_build_filename(dir, "state", NULL);
     g_autofree char *tmp = g_strdup_printf("%s.tmp", path);
+    g_autofree char *aside = g_strdup_printf("%s.corrupt", path);
+    /* what tenants may call their VMs, and one VM named like the host */
+    static const char *const names[] = {
+        "busy", "tab\there", "quote\"back\\slash", "new\nline",
+        "caf\xc3\xa9", "", "host",
+    };
+    static const char *const bad[] = {
+        "garbage\n",
+        "busy\t\tpackage-0\t-3\n",
+        "{\"qemu-powerd-state\": 2, \"energy\": []}",
+        "{\"qemu-powerd-state\": 1, \"energy\": [[\"vm\", \"a\", \"\", "
+        "\"package-0\"]]}",
+        "{\"qemu-powerd-state\": 1, \"energy\": [[\"vm\", \"a\", \"\", "
+        "\"package-0\", -1]]}",
+        "{\"qemu-powerd-state\": 1, \"energy\": [[\"guest\", \"a\", "
+        "\"\", \"package-0\", 1]]}",
+        "{\"qemu-powerd-state\": 1, \"energy\": [",
+    };
     PowerdState *st;
     double *j;
-    Error *err = NULL;
 
     /* no file: empty state */
     st = state_load(path, &error_abort);
     g_assert_cmpuint(g_hash_table_size(st), ==, 0);
-    j = g_new(double, 1);
-    *j = 1234.5678901234;
-    g_hash_table_insert(st, state_key("busy", "", "package-0"), j);
+    for (int i = 0; i < ARRAY_SIZE(names); i++) {
+        j = g_new(double, 1);
+        *j = 1000.0 + i + 0.5678901234;
+        g_hash_table_insert(st, state_vm_key(names[i], "", "package-0"), j);
+    }
     j = g_new(double, 1);
     *j = 2;
-    g_hash_table_insert(st, state_key("host", "", "package-0"), j);
+    g_hash_table_insert(st, state_host_key("package-0"), j);
     g_assert_true(state_save(path, st, &error_abort));
     g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
     g_hash_table_destroy(st);
 
+    /* every name comes back with its own energy; the host keeps its own */
     st = state_load(path, &error_abort);
-    j = g_hash_table_lookup(st, "busy\t\tpackage-0");
-    g_assert_nonnull(j);
-    g_assert_cmpfloat(*j, ==, 1234.5678901234);
+    g_assert_cmpuint(g_hash_table_size(st), ==, ARRAY_SIZE(names) + 1);
+    for (int i = 0; i < ARRAY_SIZE(names); i++) {
+        g_autofree char *key = state_vm_key(names[i], "", "package-0");
+
+        j = g_hash_table_lookup(st, key);
+        g_assert_nonnull(j);
+        g_assert_cmpfloat(*j, ==, 1000.0 + i + 0.5678901234);
+    }
+    {
+        g_autofree char *key = state_host_key("package-0");
+
+        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, key), ==, 2);
+    }
     g_hash_table_destroy(st);
 
-    /* damaged files are refused, not half-read */
-    g_assert_true(g_file_set_contents(path, "busy\t\tpackage-0\t-3\n", -1,
-                                      NULL));
-    g_assert_null(state_load(path, &err));
-    error_free_or_abort(&err);
-    g_assert_true(g_file_set_contents(path, "garbage\n", -1, NULL));
-    g_assert_null(state_load(path, &err));
-    error_free_or_abort(&err);
-    unlink(path);
+    /* the tab-separated files of earlier versions are still read */
+    g_assert_true(g_file_set_contents(path, "busy\t\tpackage-0\t12.5\n"
+                                      "host\t\tpackage-0\t99\n", -1, NULL));
+    st = state_load(path, &error_abort);
+    {
+        g_autofree char *vm = state_vm_key("busy", "", "package-0");
+        g_autofree char *host = state_host_key("package-0");
+
+        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, vm), ==, 12.5);
+        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, host), ==, 99);
+    }
+    g_hash_table_destroy(st);
+
+    /* damaged files are moved aside whole, never half-read */
+    for (int i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_assert_true(g_file_set_contents(path, bad[i], -1, NULL));
+        st = state_load(path, &error_abort);
+        g_assert_cmpuint(g_hash_table_size(st), ==, 0);
+        g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+        assert_file(aside, bad[i]);
+        g_hash_table_destroy(st);
+    }
+    unlink(aside);
     rmdir(dir);
 }
 

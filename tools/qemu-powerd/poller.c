@@ -37,7 +37,7 @@ typedef struct Job {
 static void restore_vm_energy(Powerd *pd, Vm *vm)
 {
     for (size_t z = 0; pd->state && z < pd->host.nzones; z++) {
-        g_autofree char *key = state_key(vm->name ? vm->name : vm->key,
+        g_autofree char *key = state_vm_key(vm->name ? vm->name : vm->key,
                                          vm->uuid, pd->host.zone_names[z]);
         double *j = g_hash_table_lookup(pd->state, key);
 

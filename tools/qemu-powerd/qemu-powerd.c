@@ -386,14 +386,14 @@ static void save_state(Powerd *pd, GPtrArray *vms)
 
         *j = pd->zone_energy_j[z];
         g_hash_table_insert(pd->state,
-                            state_key("host", "", pd->host.zone_names[z]), j);
+                            state_host_key(pd->host.zone_names[z]), j);
         for (guint i = 0; i < vms->len; i++) {
             Vm *vm = g_ptr_array_index(vms, i);
 
             j = g_new(double, 1);
             *j = vm->energy_j[z];
             g_hash_table_insert(pd->state,
-                                state_key(vm->name ? vm->name : vm->key,
+                                state_vm_key(vm->name ? vm->name : vm->key,
                                           vm->uuid, pd->host.zone_names[z]),
                                 j);
         }
@@ -449,8 +449,7 @@ static void setup(Powerd *pd)
             die(EXIT_BAD_OPTIONS, err);
         }
         for (size_t z = 0; z < pd->host.nzones; z++) {
-            g_autofree char *key = state_key("host", "",
-                                             pd->host.zone_names[z]);
+            g_autofree char *key = state_host_key(pd->host.zone_names[z]);
             double *j = g_hash_table_lookup(pd->state, key);
 
             pd->zone_energy_j[z] = j ? *j : 0;

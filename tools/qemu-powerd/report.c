@@ -6,6 +6,7 @@
 
 #include "qemu/osdep.h"
 #include <math.h>
+#include "json-out.h"
 #include "report.h"
 
 static const char *vm_status_name(VmStatus s)
@@ -27,73 +28,67 @@ static const char *vm_mode_name(VmMode m)
     return names[m];
 }
 
-/* @s as a JSON string, or as a Prometheus label value (same escapes). */
-static void append_quoted(GString *out, const char *s)
+/*
+ * @s as a Prometheus label value: the text format knows only three escapes
+ * (backslash, double quote, newline); every other character, control
+ * characters included, stands as itself in UTF-8 (a JSON-style escape
+ * of a tab makes the whole scrape invalid).
+ */
+static void append_label(GString *out, const char *s)
 {
-    g_string_append_c(out, '"');
-    for (; *s; s++) {
-        unsigned char c = *s;
+    g_autofree char *valid = g_utf8_make_valid(s, -1);
 
-        if (c == '"' || c == '\\') {
-            g_string_append_printf(out, "\\%c", c);
-        } else if (c == '\n') {
+    g_string_append_c(out, '"');
+    for (const char *p = valid; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            g_string_append_printf(out, "\\%c", *p);
+        } else if (*p == '\n') {
             g_string_append(out, "\\n");
-        } else if (c < 0x20) {
-            g_string_append_printf(out, "\\u%04x", c);
         } else {
-            g_string_append_c(out, c);
+            g_string_append_c(out, *p);
         }
     }
     g_string_append_c(out, '"');
-}
-
-/* Numbers without locale, always finite. */
-static void append_num(GString *out, double v)
-{
-    char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-    g_string_append(out, g_ascii_formatd(buf, sizeof(buf), "%.15g",
-                                         isfinite(v) ? v : 0));
 }
 
 char *report_json(const Report *r)
 {
     GString *o = g_string_new("{\"time\": ");
 
-    append_num(o, r->time);
+    json_append_number(o, r->time);
     g_string_append(o, ", \"interval_s\": ");
-    append_num(o, r->interval_s);
+    json_append_number(o, r->interval_s);
     g_string_append(o, ", \"poll_s\": ");
-    append_num(o, r->poll_s);
+    json_append_number(o, r->poll_s);
     g_string_append(o, ", \"energy_source\": ");
-    append_quoted(o, r->energy_source);
+    json_append_string(o, r->energy_source);
     g_string_append_printf(o, ", \"estimated\": %s, \"counter_unit\": ",
                            r->estimated ? "true" : "false");
     if (r->counter_unit) {
-        append_quoted(o, r->counter_unit);
+        json_append_string(o, r->counter_unit);
     } else {
         g_string_append(o, "null");
     }
     g_string_append(o, ", \"host\": {\"activity\": ");
-    append_num(o, r->activity);
+    json_append_number(o, r->activity);
     g_string_append(o, ", \"zones\": [");
     for (size_t z = 0; z < r->nzones; z++) {
         const ReportZone *rz = &r->zones[z];
 
         g_string_append(o, z ? ", {\"zone\": " : "{\"zone\": ");
-        append_quoted(o, rz->name);
+        json_append_string(o, rz->name);
         g_string_append(o, ", \"watts\": ");
-        append_num(o, rz->watts);
+        json_append_number(o, rz->watts);
         g_string_append(o, ", \"idle_watts\": ");
-        append_num(o, rz->idle_watts);
+        json_append_number(o, rz->idle_watts);
         g_string_append_printf(o, ", \"idle_estimated\": %s, "
                                "\"active_watts\": ",
                                rz->idle_estimated ? "true" : "false");
-        append_num(o, rz->active_watts);
+        json_append_number(o, rz->active_watts);
         g_string_append(o, ", \"other_watts\": ");
-        append_num(o, rz->other_watts);
+        json_append_number(o, rz->other_watts);
         g_string_append(o, ", \"energy_joules\": ");
-        append_num(o, rz->energy_j);
+        json_append_number(o, rz->energy_j);
         g_string_append(o, "}");
     }
     g_string_append(o, "]}, \"vms\": [");
@@ -101,31 +96,31 @@ char *report_json(const Report *r)
         const Vm *vm = g_ptr_array_index(r->vms, i);
 
         g_string_append(o, i ? ", {\"name\": " : "{\"name\": ");
-        append_quoted(o, vm->name ? vm->name : vm->key);
+        json_append_string(o, vm->name ? vm->name : vm->key);
         g_string_append(o, ", \"uuid\": ");
-        append_quoted(o, vm->uuid);
+        json_append_string(o, vm->uuid);
         g_string_append(o, ", \"status\": ");
-        append_quoted(o, vm_status_name(vm->status));
+        json_append_string(o, vm_status_name(vm->status));
         g_string_append(o, ", \"mode\": ");
-        append_quoted(o, vm_mode_name(vm->mode));
+        json_append_string(o, vm_mode_name(vm->mode));
         if (vm->status == VM_FAILED) {
             g_string_append(o, ", \"error\": ");
-            append_quoted(o, vm->status_error ? vm->status_error : "");
+            json_append_string(o, vm->status_error ? vm->status_error : "");
         }
         if (vm->prev.source) {
             g_string_append(o, ", \"counter_source\": ");
-            append_quoted(o, vm->prev.source);
+            json_append_string(o, vm->prev.source);
         }
         g_string_append(o, ", \"share\": ");
-        append_num(o, vm->share);
+        json_append_number(o, vm->share);
         g_string_append(o, ", \"zones\": [");
         for (size_t z = 0; z < r->nzones; z++) {
             g_string_append(o, z ? ", {\"zone\": " : "{\"zone\": ");
-            append_quoted(o, r->zones[z].name);
+            json_append_string(o, r->zones[z].name);
             g_string_append(o, ", \"watts\": ");
-            append_num(o, vm->watts[z]);
+            json_append_number(o, vm->watts[z]);
             g_string_append(o, ", \"energy_joules\": ");
-            append_num(o, vm->energy_j[z]);
+            json_append_number(o, vm->energy_j[z]);
             g_string_append(o, "}");
         }
         g_string_append(o, "]}");
@@ -194,17 +189,17 @@ char *report_csv(const Report *r, bool header)
         const Vm *vm = g_ptr_array_index(r->vms, i);
 
         for (size_t z = 0; z < r->nzones; z++) {
-            append_num(o, r->time);
+            json_append_number(o, r->time);
             g_string_append_c(o, ',');
-            append_quoted(o, vm->name ? vm->name : vm->key);
+            json_append_string(o, vm->name ? vm->name : vm->key);
             g_string_append_c(o, ',');
-            append_quoted(o, vm->uuid);
+            json_append_string(o, vm->uuid);
             g_string_append_printf(o, ",%s,", r->zones[z].name);
-            append_num(o, vm->watts[z]);
+            json_append_number(o, vm->watts[z]);
             g_string_append_c(o, ',');
-            append_num(o, vm->share);
+            json_append_number(o, vm->share);
             g_string_append_c(o, ',');
-            append_num(o, vm->energy_j[z]);
+            json_append_number(o, vm->energy_j[z]);
             g_string_append_c(o, '\n');
         }
     }
@@ -221,9 +216,9 @@ static void metric_head(GString *o, const char *name, const char *type,
 static void vm_labels(GString *o, const Vm *vm)
 {
     g_string_append(o, "{vm=");
-    append_quoted(o, vm->name ? vm->name : vm->key);
+    append_label(o, vm->name ? vm->name : vm->key);
     g_string_append(o, ",uuid=");
-    append_quoted(o, vm->uuid);
+    append_label(o, vm->uuid);
 }
 
 static double vm_up(const Vm *vm)
@@ -247,7 +242,7 @@ static void vm_gauge(GString *o, const Report *r, const char *name,
         g_string_append(o, name);
         vm_labels(o, vm);
         g_string_append(o, "} ");
-        append_num(o, value(vm));
+        json_append_number(o, value(vm));
         g_string_append_c(o, '\n');
     }
 }
@@ -274,9 +269,9 @@ char *report_metrics(const Report *r)
     metric_head(o, "qemu_power_info", "gauge",
                 "Where the numbers come from (always 1).");
     g_string_append(o, "qemu_power_info{energy_source=");
-    append_quoted(o, r->energy_source);
+    append_label(o, r->energy_source);
     g_string_append(o, ",counter_unit=");
-    append_quoted(o, r->counter_unit ? r->counter_unit : "");
+    append_label(o, r->counter_unit ? r->counter_unit : "");
     g_string_append_printf(o, ",estimated=\"%s\"} 1\n",
                            r->estimated ? "true" : "false");
 
@@ -285,9 +280,9 @@ char *report_metrics(const Report *r)
                     host_metrics[m].help);
         for (size_t z = 0; z < r->nzones; z++) {
             g_string_append_printf(o, "%s{zone=", host_metrics[m].name);
-            append_quoted(o, r->zones[z].name);
+            append_label(o, r->zones[z].name);
             g_string_append(o, "} ");
-            append_num(o, *(double *)((char *)&r->zones[z] +
+            json_append_number(o, *(double *)((char *)&r->zones[z] +
                                       host_metrics[m].offset));
             g_string_append_c(o, '\n');
         }
@@ -296,7 +291,7 @@ char *report_metrics(const Report *r)
     metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
                 "How long the last poll of all VMs took.");
     g_string_append(o, "qemu_power_poll_duration_seconds ");
-    append_num(o, r->poll_s);
+    json_append_number(o, r->poll_s);
     g_string_append_c(o, '\n');
 
     vm_gauge(o, r, "qemu_power_vm_up", "1 if the VM answered the last poll.",
@@ -317,9 +312,9 @@ char *report_metrics(const Report *r)
                 g_string_append(o, name);
                 vm_labels(o, vm);
                 g_string_append(o, ",zone=");
-                append_quoted(o, r->zones[z].name);
+                append_label(o, r->zones[z].name);
                 g_string_append(o, "} ");
-                append_num(o, energy ? vm->energy_j[z] : vm->watts[z]);
+                json_append_number(o, energy ? vm->energy_j[z] : vm->watts[z]);
                 g_string_append_c(o, '\n');
             }
         }
