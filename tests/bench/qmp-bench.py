@@ -58,7 +58,8 @@ class Vm:
         self.proc = subprocess.Popen(
             [benchlib.QEMU, '-M', 'pc', '-accel',
              benchlib.probe()['POWER_ACCEL'], '-cpu',
-             benchlib.probe()['POWER_CPU'], '-smp', str(smp), '-m', '64', '-nodefaults',
+             benchlib.probe()['POWER_CPU'], '-smp', str(smp), '-m', '64',
+             '-nodefaults',
              '-display', 'none', '-bios', benchlib.make_bios(tmp, guest),
              '-qmp', 'unix:%s,server=on,wait=off' % sock] + list(extra))
         self.qmp = benchlib.Qmp(sock)

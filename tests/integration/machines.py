@@ -102,3 +102,27 @@ class LinuxVM(QEMUMachine):
 
     def query_power(self):
         return self.qmp('query-power')['return']
+
+
+def make_bios(guest, path):
+    """The -bios image of tiny guest @guest (spin, halt, half, ...)."""
+    subprocess.run(['sh', os.path.join(TOP, 'scripts', 'make-guest-bios.sh'),
+                    guest, path], check=True)
+    return path
+
+
+class TinyVM(QEMUMachine):
+    """A tiny firmware-free guest (tests/qtest/power/guest.S), 1 vCPU."""
+
+    def __init__(self, probe, tmpdir, name, guest, args=()):
+        super().__init__(QEMU, base_temp_dir=tmpdir)
+        bios = make_bios(guest, os.path.join(tmpdir, 'bios-%s-%d' % (
+            guest, id(self))))
+        self.set_machine('pc')
+        self.add_args('-accel', probe['POWER_ACCEL'],
+                      '-cpu', probe['POWER_CPU'], '-m', '16',
+                      '-nodefaults', '-bios', bios, *args)
+        if name is not None:
+            # QEMU's option syntax: a comma is written twice
+            self.add_args('-name', 'guest=' + name.replace(',', ',,'))
+
