@@ -241,6 +241,41 @@ static void test_proc_stat(void)
     error_free_or_abort(&err);
 }
 
+static void test_cgroup_usage(void)
+{
+    static const struct {
+        const char *text;
+        bool v2;
+        uint64_t ns;            /* 0: must fail */
+    } cases[] = {
+        { "123456789", false, 123456789 },
+        { "usage_usec 1500\nuser_usec 1000\nsystem_usec 500", true,
+          1500000 },
+        { "nr_periods 0\nusage_usec 7\n", true, 7000 },
+        { "-1", false, 0 },
+        { "12 34", false, 0 },
+        { "", false, 0 },
+        { "user_usec 5\n", true, 0 },
+        { "usage_usec -5\n", true, 0 },
+        { "usage_usec 5x\n", true, 0 },
+        { "xusage_usec 5\n", true, 0 },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t ns = 0;
+        Error *err = NULL;
+        bool ok = host_parse_cgroup_usage(cases[i].text, cases[i].v2, &ns,
+                                          &err);
+
+        g_assert_cmpint(ok, ==, cases[i].ns != 0);
+        if (ok) {
+            g_assert_cmpuint(ns, ==, cases[i].ns);
+        } else {
+            error_free_or_abort(&err);
+        }
+    }
+}
+
 /* @path holds exactly @text. */
 static void assert_file(const char *path, const char *text)
 {
@@ -334,6 +369,71 @@ static void test_state(void)
     rmdir(dir);
 }
 
+/*
+ * The idle estimate against data made from a known model,
+ * P = 12 W + 40 W x utilisation, with noise and odd intervals.
+ */
+static void test_idle_model(void)
+{
+    g_autofree IdleModel *m = g_new0(IdleModel, 1);
+    IdleEstimate e;
+    GRand *rand = g_rand_new_with_seed(42);
+
+    /* too few points, then a steady load: no estimate */
+    e = idle_model_estimate(m);
+    g_assert_false(e.valid);
+    for (int i = 0; i < 100; i++) {
+        idle_model_add(m, 0.6 + g_rand_double_range(rand, -0.02, 0.02),
+                       12 + 40 * 0.6 + g_rand_double_range(rand, -0.5, 0.5));
+    }
+    e = idle_model_estimate(m);
+    g_assert_false(e.valid);
+    g_assert_cmpfloat(e.spread, <, IDLE_MIN_SPREAD);
+
+    /* the load varies (a VM stopped and continued): the intercept */
+    for (int i = 0; i < 100; i++) {
+        double u = i % 20 < 10 ? 0.1 : 0.6;
+
+        u += g_rand_double_range(rand, -0.02, 0.02);
+        idle_model_add(m, u, 12 + 40 * u +
+                       g_rand_double_range(rand, -0.5, 0.5));
+    }
+    e = idle_model_estimate(m);
+    g_assert_true(e.valid);
+    g_assert_cmpfloat(fabs(e.watts - 12), <, 0.5);
+    g_assert_cmpfloat(fabs(e.slope - 40), <, 2);
+    g_assert_cmpfloat(e.uncertainty, >, 0);
+    g_assert_cmpfloat(e.uncertainty, <, 0.5);
+
+    /* a few wild intervals (a late reading doubles one, halves another) */
+    for (int i = 0; i < 6; i++) {
+        idle_model_add(m, 0.6, i % 2 ? 2 * (12 + 24) : (12 + 24) / 2);
+    }
+    e = idle_model_estimate(m);
+    g_assert_true(e.valid);
+    g_assert_cmpfloat(fabs(e.watts - 12), <, 0.5);
+
+    /* junk is ignored; the window forgets: a new steady load, no estimate */
+    idle_model_add(m, NAN, 10);
+    idle_model_add(m, 0.5, -1);
+    for (int i = 0; i < IDLE_WINDOW; i++) {
+        idle_model_add(m, 0.3, 12 + 40 * 0.3);
+    }
+    g_assert_false(idle_model_estimate(m).valid);
+
+    /* a fit below zero is clamped */
+    memset(m, 0, sizeof(*m));
+    for (int i = 0; i < 40; i++) {
+        double u = i % 2 ? 0.2 : 0.8;
+
+        idle_model_add(m, u, -5 + 50 * u);
+    }
+    e = idle_model_estimate(m);
+    g_assert_true(e.valid);
+    g_assert_cmpfloat(e.watts, ==, 0);
+    g_rand_free(rand);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -344,6 +444,8 @@ int main(int argc, char **argv)
     g_test_add_func("/powerd/sample-values", test_sample_values);
     g_test_add_func("/powerd/sample-event", test_sample_event);
     g_test_add_func("/powerd/proc-stat", test_proc_stat);
+    g_test_add_func("/powerd/cgroup-usage", test_cgroup_usage);
     g_test_add_func("/powerd/state", test_state);
+    g_test_add_func("/powerd/idle-model", test_idle_model);
     return g_test_run();
 }

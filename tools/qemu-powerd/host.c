@@ -6,14 +6,39 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/host-sysfs.h"
 #include "qemu/timer.h"
 #include "host.h"
+
+/* The root cgroup's CPU usage file, if this host shows one. */
+static void find_cgroup_usage(Host *h)
+{
+    g_autofree char *v1 = host_sysfs_path(h->opts.sysfs_root,
+                                          "/fs/cgroup/cpuacct/cpuacct.usage");
+    g_autofree char *v2 = host_sysfs_path(h->opts.sysfs_root,
+                                          "/fs/cgroup/cpu.stat");
+    g_autofree char *text = NULL;
+    uint64_t ns;
+
+    if (host_sysfs_read_str(v1, &text, NULL) == 0 &&
+        host_parse_cgroup_usage(text, false, &ns, NULL)) {
+        h->cgroup_usage = g_steal_pointer(&v1);
+        return;
+    }
+    g_clear_pointer(&text, g_free);
+    if (host_sysfs_read_str(v2, &text, NULL) == 0 &&
+        host_parse_cgroup_usage(text, true, &ns, NULL)) {
+        h->cgroup_usage = g_steal_pointer(&v2);
+        h->cgroup_v2 = true;
+    }
+}
 
 bool host_open(Host *h, const HostOptions *opts, Error **errp)
 {
     memset(h, 0, sizeof(*h));
     h->opts = *opts;
     h->ncpus = MAX(1, sysconf(_SC_NPROCESSORS_ONLN));
+    find_cgroup_usage(h);
     if (opts->energy_source < 0) {
         h->nzones = 1;
         h->zone_names = g_new0(char *, 2);
@@ -36,6 +61,35 @@ bool host_open(Host *h, const HostOptions *opts, Error **errp)
         h->zone_names[i] = g_strdup(z->name);
     }
     return true;
+}
+
+const char *host_work_label(const Host *h)
+{
+    return h->cgroup_usage ? "cgroup" : "proc-stat";
+}
+
+bool host_parse_cgroup_usage(const char *text, bool v2, uint64_t *ns,
+                             Error **errp)
+{
+    if (!v2) {
+        return host_sysfs_parse_u64(text, ns, errp);
+    }
+    /* cpu.stat: "usage_usec N" among other "key value" lines */
+    for (const char *l = text; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1
+                                                    : NULL) {
+        if (g_str_has_prefix(l, "usage_usec ")) {
+            g_autofree char *v = g_strndup(l + 11, strcspn(l + 11, "\n"));
+            uint64_t us;
+
+            if (!host_sysfs_parse_u64(v, &us, errp)) {
+                return false;
+            }
+            *ns = us * 1000;
+            return true;
+        }
+    }
+    error_setg(errp, "No usage_usec in cpu.stat");
+    return false;
 }
 
 const char *host_energy_label(const Host *h)
@@ -93,6 +147,17 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
     }
     if (!host_parse_proc_stat(stat, &s->busy_ns, &s->total_ns, errp)) {
         return false;
+    }
+    if (h->cgroup_usage) {
+        g_autofree char *text = NULL;
+
+        if (host_sysfs_read_str(h->cgroup_usage, &text, errp) < 0 ||
+            !host_parse_cgroup_usage(text, h->cgroup_v2, &s->busy_ns,
+                                     errp)) {
+            return false;
+        }
+        /* the CPUs' time in the same clock: wall time on every CPU */
+        s->total_ns = s->time_us * 1000 * h->ncpus;
     }
     if (want_cycles) {
         if (!h->cycles && !open_cycles(h, errp)) {

@@ -25,14 +25,22 @@ typedef struct Host {
     char **zone_names;
     long ncpus;
     GArray *cycles;             /* per-CPU TaskCounters, once needed */
+    /*
+     * Where the host's CPU time comes from: the root cgroup's CPU usage
+     * (cgroup v1 cpuacct.usage or v2 cpu.stat under the sysfs root), the
+     * scheduler's run time in ns, the clock the VMs count in; else
+     * /proc/stat, tick-sampled and with steal in it.
+     */
+    char *cgroup_usage;         /* the file, or NULL for /proc/stat */
+    bool cgroup_v2;
 } Host;
 
 /* One measurement of the host. */
 typedef struct HostSample {
     int64_t time_us;            /* g_get_monotonic_time() */
     int64_t real_us;            /* g_get_real_time(), at the same moment */
-    uint64_t busy_ns;           /* CPU time of everything, /proc/stat */
-    uint64_t total_ns;          /* busy + idle */
+    uint64_t busy_ns;           /* CPU time of everything */
+    uint64_t total_ns;          /* all CPUs' time: busy + idle */
     bool has_cycles;
     uint64_t cycles;            /* all CPUs' cycles, when counted */
     double *energy_uj;          /* per zone, wraps folded in (not est.) */
@@ -40,6 +48,13 @@ typedef struct HostSample {
 
 bool host_open(Host *h, const HostOptions *opts, Error **errp);
 const char *host_energy_label(const Host *h);
+
+/* "cgroup" or "proc-stat": where the host's CPU time comes from. */
+const char *host_work_label(const Host *h);
+
+/* The root cgroup's CPU usage in ns from the text of @file. */
+bool host_parse_cgroup_usage(const char *text, bool v2, uint64_t *ns,
+                             Error **errp);
 
 /* Measure now; with @want_cycles also all CPUs' cycles. */
 bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp);

@@ -8,6 +8,7 @@
 #ifndef QEMU_POWERD_POWERD_H
 #define QEMU_POWERD_POWERD_H
 
+#include "attribution.h"
 #include "events.h"
 #include "host.h"
 #include "httpd.h"
@@ -48,7 +49,7 @@ typedef struct Powerd {
     bool unit_known;
     bool unit_cycles;
     double *zone_energy_j;
-    double *idle_min;           /* per zone, lowest power seen */
+    IdleModel *idle_model;      /* per zone, when its idle is not given */
     PowerdState *state;
     Httpd *httpd;
     SampleInbox *inbox;         /* samples pushed through libvirt */

@@ -94,8 +94,10 @@ static void help(void)
 "                         (a labelled linear model for hosts without RAPL)\n"
 "  --sysfs-root DIR       a directory that stands for /sys\n"
 "  --idle-watts [ZONE=]W  idle power of ZONE, or of every zone; zones\n"
-"                         without one get the lowest power seen (labelled\n"
-"                         estimated); with 'estimate': the idle power (50)\n"
+"                         without one get an estimate from a regression of\n"
+"                         power on utilisation once the load has varied\n"
+"                         (none until then: labelled); with 'estimate':\n"
+"                         the idle power (50)\n"
 "  --max-watts W          with 'estimate': power at full load (200)\n"
 "Output:\n"
 "  --format FMT           table, json or csv (default: table on a\n"
@@ -303,19 +305,37 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     }
 }
 
-static double idle_for(Powerd *pd, size_t z, bool *estimated)
+/*
+ * Zone @z's idle power for this interval, from the intervals before it
+ * (the current one is added to the model only after it is attributed).
+ */
+static double idle_for(Powerd *pd, size_t z, ReportZone *rz)
 {
     double *w = g_hash_table_lookup(pd->idle_cfg, pd->host.zone_names[z]);
+    IdleEstimate e;
 
+    rz->idle_uncertainty = 0;
     if (!pd->host.energy) {
-        *estimated = false;
+        rz->idle_estimated = false;
+        rz->idle_method = "model";
         return pd->host_opts.estimate_idle_watts;
     }
     if (!w) {
         w = g_hash_table_lookup(pd->idle_cfg, "");
     }
-    *estimated = !w;
-    return w ? *w : pd->idle_min[z];
+    rz->idle_estimated = !w;
+    if (w) {
+        rz->idle_method = "given";
+        return *w;
+    }
+    e = idle_model_estimate(&pd->idle_model[z]);
+    if (!e.valid) {
+        rz->idle_method = "none-yet";
+        return 0;
+    }
+    rz->idle_method = "regression";
+    rz->idle_uncertainty = e.uncertainty;
+    return e.watts;
 }
 
 /* Attribute the interval since the previous host sample. */
@@ -350,14 +370,16 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
 
         if (pd->host.energy) {
             az.watts = (hs->energy_uj[z] - ps->energy_uj[z]) / 1e6 / dt;
-            pd->idle_min[z] = MIN(pd->idle_min[z], az.watts);
         } else {
             az.watts = attr_estimate_watts(pd->host_opts.estimate_idle_watts,
                                            pd->host_opts.estimate_max_watts,
                                            util);
         }
-        az.idle_watts = idle_for(pd, z, &rz->idle_estimated);
+        az.idle_watts = idle_for(pd, z, rz);
         attr_zone(&az, shares, vms->len, watts);
+        if (pd->host.energy) {
+            idle_model_add(&pd->idle_model[z], util, az.watts);
+        }
         pd->zone_energy_j[z] += az.watts * dt;
         rz->name = pd->host.zone_names[z];
         rz->watts = az.watts;
@@ -439,10 +461,7 @@ static void setup(Powerd *pd)
         die(EXIT_NO_ENERGY, err);
     }
     pd->zone_energy_j = g_new0(double, pd->host.nzones);
-    pd->idle_min = g_new0(double, pd->host.nzones);
-    for (size_t z = 0; z < pd->host.nzones; z++) {
-        pd->idle_min[z] = INFINITY;
-    }
+    pd->idle_model = g_new0(IdleModel, pd->host.nzones);
     if (pd->state_file) {
         pd->state = state_load(pd->state_file, &err);
         if (!pd->state) {
@@ -582,6 +601,7 @@ int main(int argc, char **argv)
             Report r = {
                 .time = hs.real_us / 1e6,       /* of the second sample */
                 .energy_source = host_energy_label(&pd.host),
+                .host_work = host_work_label(&pd.host),
                 .estimated = !pd.host.energy,
                 .counter_unit = !pd.unit_known ? NULL :
                     pd.unit_cycles ? "cycles" : "nanoseconds",

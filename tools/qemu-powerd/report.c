@@ -62,6 +62,8 @@ char *report_json(const Report *r)
     json_append_number(o, r->poll_s);
     g_string_append(o, ", \"energy_source\": ");
     json_append_string(o, r->energy_source);
+    g_string_append(o, ", \"host_work_source\": ");
+    json_append_string(o, r->host_work ? r->host_work : "proc-stat");
     g_string_append_printf(o, ", \"estimated\": %s, \"counter_unit\": ",
                            r->estimated ? "true" : "false");
     if (r->counter_unit) {
@@ -82,8 +84,12 @@ char *report_json(const Report *r)
         g_string_append(o, ", \"idle_watts\": ");
         json_append_number(o, rz->idle_watts);
         g_string_append_printf(o, ", \"idle_estimated\": %s, "
-                               "\"active_watts\": ",
+                               "\"idle_method\": ",
                                rz->idle_estimated ? "true" : "false");
+        json_append_string(o, rz->idle_method);
+        g_string_append(o, ", \"idle_uncertainty_watts\": ");
+        json_append_number(o, rz->idle_uncertainty);
+        g_string_append(o, ", \"active_watts\": ");
         json_append_number(o, rz->active_watts);
         g_string_append(o, ", \"other_watts\": ");
         json_append_number(o, rz->other_watts);
@@ -148,10 +154,10 @@ char *report_table(const Report *r)
     for (size_t z = 0; z < r->nzones; z++) {
         const ReportZone *rz = &r->zones[z];
 
-        g_string_append_printf(o, "%-12s %8.2f W = idle %.2f W%s + VMs "
+        g_string_append_printf(o, "%-12s %8.2f W = idle %.2f W (%s) + VMs "
                                "%.2f W + other %.2f W   (%.1f J)\n",
                                rz->name, rz->watts, rz->idle_watts,
-                               rz->idle_estimated ? " (est.)" : "",
+                               rz->idle_method,
                                rz->active_watts - rz->other_watts,
                                rz->other_watts, rz->energy_j);
     }

@@ -15,6 +15,13 @@ typedef struct ReportZone {
     double watts;
     double idle_watts;
     bool idle_estimated;
+    /*
+     * "given" (--idle-watts), "regression" (from the data), "none-yet"
+     * (the data cannot tell yet: no idle power is taken out, every watt
+     * is split by work) or "model" (--energy-source estimate)
+     */
+    const char *idle_method;
+    double idle_uncertainty;    /* W, standard error; 0 unless regression */
     double active_watts;
     double other_watts;
     double energy_j;            /* since qemu-powerd started */
@@ -24,6 +31,7 @@ typedef struct Report {
     double time;                /* Unix time */
     double interval_s;
     const char *energy_source;
+    const char *host_work;      /* "cgroup" or "proc-stat" */
     bool estimated;
     const char *counter_unit;   /* "nanoseconds", "cycles" or NULL */
     double activity;            /* host work per second */
