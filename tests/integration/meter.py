@@ -13,6 +13,9 @@
 # qemu-powerd and of QEMU's own counters.  The meter runs in a thread of
 # the caller and records every VM's CPU time at each tick, so that a test
 # can ask for the true energy of a VM between any two times of a run.
+# Like the host's /sys, the tree also shows the root cgroup's CPU usage
+# (ROOT/fs/cgroup/cpuacct/cpuacct.usage, the value the meter read), where
+# qemu-powerd takes the host's work from.
 import bisect
 import os
 import threading
@@ -101,7 +104,10 @@ class Meter:
         self._stop = threading.Event()
         self._thread = None
         self.paused = False             # the energy file stops moving
+        self.usage = os.path.join(root, 'fs', 'cgroup', 'cpuacct',
+                                  'cpuacct.usage')
         os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.usage), exist_ok=True)
         write_atomic(os.path.join(self.dir, 'name'), 'package-0\n')
         write_atomic(os.path.join(self.dir, 'max_energy_range_uj'),
                      '%d\n' % MAX_RANGE)
@@ -115,6 +121,7 @@ class Meter:
             self.vms[name] = (pid, Series())
 
     def _write(self, mono, busy):
+        write_atomic(self.usage, '%d\n' % busy)
         uj = 1000000 + self.idle * 1e6 * (mono - self._t0) + \
             self.k * (busy - self._b0) / 1e3
         write_atomic(os.path.join(self.dir, 'energy_uj'),
@@ -132,6 +139,12 @@ class Meter:
                     series.add(time.time(), c)
 
     def _run(self):
+        # The meter stands for hardware, which the host's load does not
+        # hold up: real-time priority for this thread, where allowed.
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except OSError:
+            pass
         n = 0
         while not self._stop.is_set():
             self.tick()
