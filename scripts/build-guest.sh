@@ -27,6 +27,7 @@
 # work=idle.  Hot-added vCPUs are onlined; device_del ejects them.
 set -eu
 
+t0=$(date +%s)
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/guest
 debs=$out/debs
@@ -100,7 +101,6 @@ if [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.gz" ] && [ -f "$out/stamp" ] &&
     exit 0
 fi
 
-t0=$(date +%s)
 rm -f "$out/stamp"
 
 # Build tools, installed only if missing.

@@ -163,8 +163,10 @@ static int run_mem(void)
 
 /*
  * Busy for PERCENT of every 100 ms period, asleep for the rest.  Periods
- * are on a fixed grid of the monotonic clock, so a late wakeup shortens
- * one busy phase instead of shifting all later ones.
+ * are on a fixed grid of the monotonic clock.  The busy phase is timed
+ * from the actual wakeup, not from the grid point, so wakeup latency comes
+ * out of the idle phase and the CPU time stays at PERCENT; only a busy
+ * phase that would run into the next period is cut short.
  */
 static int run_duty(long percent)
 {
@@ -172,10 +174,13 @@ static int run_duty(long percent)
     int64_t start = now_ns() / DUTY_PERIOD_NS * DUTY_PERIOD_NS;
 
     for (;;) {
-        int64_t stop = start + busy_ns;
-        int64_t now;
+        int64_t now = now_ns();
+        int64_t stop = now + busy_ns;
         struct timespec next;
 
+        if (stop > start + DUTY_PERIOD_NS) {
+            stop = start + DUTY_PERIOD_NS;
+        }
         while ((now = now_ns()) < stop) {
             barrier();
         }
@@ -183,8 +188,9 @@ static int run_duty(long percent)
             return 0;
         }
         start += DUTY_PERIOD_NS;
-        if (start <= now) {
-            start = now / DUTY_PERIOD_NS * DUTY_PERIOD_NS + DUTY_PERIOD_NS;
+        if (start < now) {
+            /* stalled for whole periods: go on with the current one */
+            start = now / DUTY_PERIOD_NS * DUTY_PERIOD_NS;
         }
         next.tv_sec = start / 1000000000LL;
         next.tv_nsec = start % 1000000000LL;
