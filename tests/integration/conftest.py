@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from machines import LinuxVM, build_guest, kvm_probe  # noqa: E402
+from machines import (BUILD, Libvirtd, LinuxVM, build_guest,  # noqa: E402
+                      kvm_probe)
 
 
 @pytest.fixture(scope='session')
@@ -50,3 +51,17 @@ def linux_vm(probe, guest, tmpdir_short):
     yield make
     for vm in vms:
         vm.shutdown(hard=True)
+
+
+@pytest.fixture
+def libvirtd():
+    """
+    A private libvirtd, stopped with its domains at the end of the test.
+    libvirtd.sh runs QEMU as root for now: the unprivileged libvirt-qemu
+    of Debian's default needs the helper of issue 14 for host energy.
+    """
+    d = Libvirtd(os.path.join(BUILD, 'integration', 'pytest-libvirtd'))
+    d.start()
+    yield d
+    d.stop()
+

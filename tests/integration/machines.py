@@ -4,6 +4,7 @@
 # probe's answer, the Linux guest, QEMUs driven through QEMU's own python
 # packages (qemu.machine, qemu.qmp from the tree we build), and the one way
 # to wait here: until a condition holds, within a deadline.
+import json
 import os
 import shlex
 import subprocess
@@ -125,4 +126,78 @@ class TinyVM(QEMUMachine):
         if name is not None:
             # QEMU's option syntax: a comma is written twice
             self.add_args('-name', 'guest=' + name.replace(',', ',,'))
+
+
+def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
+    """
+    A transient libvirt domain booting the Linux guest with @work, its
+    serial console written to the file @console, our QEMU its emulator.
+    """
+    kernel, initrd = guest
+    return """<domain type='%s'>
+  <name>%s</name>
+  <memory unit='MiB'>%d</memory>
+  <vcpu>%d</vcpu>
+  %s
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>%s</kernel>
+    <initrd>%s</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 work=%s</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>%s</emulator>
+    <serial type='file'><source path='%s'/><target port='0'/></serial>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""" % (probe['POWER_LIBVIRT_TYPE'], name, mem, vcpus,
+       probe['POWER_LIBVIRT_CPU'], kernel, initrd, work, QEMU, console)
+
+
+class Libvirtd:
+    """A private libvirtd (tests/integration/libvirtd.sh) on qemu:///system."""
+
+    URI = 'qemu:///system'
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.script = os.path.join(TOP, 'tests', 'integration',
+                                   'libvirtd.sh')
+        self.domains = []
+
+    def start(self):
+        subprocess.run(['sh', self.script, 'start', self.dir], check=True)
+        return self
+
+    def virsh(self, *args):
+        return subprocess.run(['virsh', '-q', '-c', self.URI] + list(args),
+                              check=True, capture_output=True,
+                              text=True).stdout
+
+    def create(self, name, xml):
+        path = os.path.join(self.dir, name + '.xml')
+        with open(path, 'w') as f:
+            f.write(xml)
+        self.virsh('create', path)
+        self.domains.append(name)
+
+    def qmp(self, name, cmd):
+        out = self.virsh('qemu-monitor-command', name,
+                         '{"execute":"%s"}' % cmd)
+        return json.loads(out)['return']
+
+    def pid(self, name):
+        with open('/run/libvirt/qemu/%s.pid' % name) as f:
+            return int(f.read())
+
+    def stop(self):
+        for name in self.domains:
+            subprocess.run(['virsh', '-q', '-c', self.URI, 'destroy', name],
+                           capture_output=True)
+        subprocess.run(['sh', self.script, 'stop', self.dir], check=True)
 
