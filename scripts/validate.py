@@ -25,12 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(TOP, 'tests', 'integration'))
 
-from machines import POWERD, LinuxVM, build_guest, kvm_probe  # noqa: E402
+from machines import (LinuxVM, build_guest, kvm_probe,  # noqa: E402
+                      powerd_on_meter)
 from meter import Meter  # noqa: E402
 
 IDLE_W = 10.0
@@ -66,21 +66,11 @@ def run_experiment(name, vms_spec, args, probe, guest, out):
                               args=extra)
             vms[vm].launch()
             meter.track(vm, vms[vm].get_pid())
-        meter.start()
         try:
-            res = subprocess.run(
-                [POWERD, '--qmp', os.path.join(tmp, '*.qmp'),
-                 '--sysfs-root', root, '--energy-source', 'powercap',
-                 '--idle-watts', str(IDLE_W), '--format', 'json',
-                 '--interval', '1', '--count', str(args.seconds)],
-                capture_output=True, text=True, timeout=args.seconds + 60)
-            time.sleep(3 * meter.period)
-        finally:
-            meter.stop()
-        if res.returncode != 0:
-            sys.exit('validate: qemu-powerd failed (%d): %s'
-                     % (res.returncode, res.stderr))
-        lines = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+            lines = powerd_on_meter(meter, os.path.join(tmp, '*.qmp'),
+                                    args.seconds, idle_watts=IDLE_W)
+        except RuntimeError as e:
+            sys.exit('validate: %s' % e)
         return analyse(name, lines, meter, list(vms), out)
     finally:
         for vm in vms.values():

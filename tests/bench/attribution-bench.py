@@ -35,7 +35,6 @@
 #
 # Usage: attribution-bench.py [--seconds 60] [--json FILE]
 import argparse
-import bisect
 import importlib.util
 import json
 import os
@@ -48,6 +47,7 @@ import threading
 import time
 
 import benchlib
+import meter
 
 VMS = (('spin', 'spin'), ('half', 'half'), ('halt', 'halt'),
        ('toggle', 'spin'))          # name, guest
@@ -90,29 +90,6 @@ def busy_source():
         except (OSError, ValueError):
             pass
     return '/proc/stat (the same source as the pollers)', proc_stat
-
-
-class Series:
-    """Cumulative values over time, interpolated linearly."""
-
-    def __init__(self):
-        self.t, self.v = [], []
-
-    def add(self, t, v):
-        self.t.append(t)
-        self.v.append(v)
-
-    def at(self, t):
-        i = bisect.bisect_left(self.t, t)
-        if i == 0 or i == len(self.t):
-            return None                 # outside what was recorded
-        t0, t1 = self.t[i - 1], self.t[i]
-        v0, v1 = self.v[i - 1], self.v[i]
-        return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-
-    def rate(self, t1, t2):
-        a, b = self.at(t1), self.at(t2)
-        return None if a is None or b is None else (b - a) / (t2 - t1)
 
 
 def start_vms(args, tmp, lv):
@@ -170,7 +147,7 @@ def run(args, tmp, pids, lv_python):
     ctl.cmd('stop')                     # paused in the steady half
     names = [n for n, _ in VMS]
 
-    host, vms = Series(), {n: Series() for n in names}
+    host, vms = meter.Series(), {n: meter.Series() for n in names}
     k, idle = args.watts_per_cpu, args.idle_watts
     e0, b0, m0 = 1000000, busy(), time.monotonic()
 

@@ -19,6 +19,8 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BENCH = os.path.join(TOP, 'tests', 'bench')
+sys.path.insert(0, os.path.join(TOP, 'tests', 'integration'))
+import meter  # noqa: E402
 QEMU = os.path.join(TOP, 'build', 'qemu-system-x86_64')
 POWERD = os.path.join(TOP, 'build', 'qemu-powerd')
 LIBVIRTD_SH = os.path.join(TOP, 'tests', 'integration', 'libvirtd.sh')
@@ -192,20 +194,8 @@ def stop_pids(pids, timeout=20):
             time.sleep(0.05)
 
 
-def cpu_ns(pid):
-    """Run time of @pid's live threads in ns (schedstat), or None."""
-    total = 0
-    try:
-        tids = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return None
-    for tid in tids:
-        try:
-            with open('/proc/%d/task/%s/schedstat' % (pid, tid), 'rb') as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass                        # the thread just exited
-    return total
+# Run time of a process's live threads in ns (schedstat), or None.
+cpu_ns = meter.process_cpu_ns
 
 
 def status_kb(pid, key):

@@ -201,3 +201,26 @@ class Libvirtd:
                            capture_output=True)
         subprocess.run(['sh', self.script, 'stop', self.dir], check=True)
 
+
+def powerd_on_meter(meter, qmp_glob, count, idle_watts=None):
+    """
+    qemu-powerd on the QMP sockets @qmp_glob for @count intervals of 1 s,
+    with @meter's tree as RAPL, while the meter runs: its JSON lines.
+    """
+    cmd = [POWERD, '--qmp', qmp_glob, '--sysfs-root', meter.root,
+           '--energy-source', 'powercap', '--format', 'json',
+           '--interval', '1', '--count', str(count)]
+    if idle_watts is not None:
+        cmd += ['--idle-watts', str(idle_watts)]
+    meter.start()
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=count + 60)
+        time.sleep(3 * meter.period)    # a tick past the last sample
+    finally:
+        meter.stop()
+    if res.returncode != 0:
+        raise RuntimeError('qemu-powerd failed (%d): %s'
+                           % (res.returncode, res.stderr))
+    return [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+

@@ -74,7 +74,10 @@ class Series:
         self.v.append(v)
 
     def at(self, t):
+        """The value at time @t; ValueError outside what was recorded."""
         i = bisect.bisect_left(self.t, t)
+        if not self.t:
+            raise ValueError('nothing recorded')
         if i == len(self.t) or (i == 0 and self.t[0] != t):
             raise ValueError('time %.3f is outside the recorded %.3f..%.3f'
                              % (t, self.t[0], self.t[-1]))
@@ -82,6 +85,13 @@ class Series:
             return self.v[i]
         t0, t1, v0, v1 = self.t[i - 1], self.t[i], self.v[i - 1], self.v[i]
         return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+    def rate(self, t1, t2):
+        """Growth per second from @t1 to @t2; None outside the record."""
+        try:
+            return (self.at(t2) - self.at(t1)) / (t2 - t1)
+        except ValueError:
+            return None
 
 
 class Meter:

@@ -4,13 +4,10 @@
 # varies, the regression finds the meter's idle power and each VM's energy
 # matches its truth; with a steady load it says it cannot tell yet and
 # never leaves a VM near 0 W.
-import json
 import os
-import subprocess
 import threading
-import time
 
-from machines import POWERD, TinyVM, kvm_probe
+from machines import TinyVM, kvm_probe, powerd_on_meter
 from meter import Meter
 
 IDLE_W, K_W = 10.0, 20.0
@@ -22,7 +19,6 @@ def run(tmp, vms, seconds, toggle=None):
     meter = Meter(root, idle_watts=IDLE_W, watts_per_cpu=K_W)
     for name, vm in vms.items():
         meter.track(name, vm.get_pid())
-    meter.start()
     done = threading.Event()
 
     def toggler():
@@ -35,19 +31,12 @@ def run(tmp, vms, seconds, toggle=None):
     try:
         if th:
             th.start()
-        out = subprocess.run(
-            [POWERD, '--qmp', os.path.join(tmp, '*.qmp'), '--sysfs-root',
-             root, '--energy-source', 'powercap', '--format', 'json',
-             '--interval', '1', '--count', str(seconds)],
-            check=True, capture_output=True, text=True,
-            timeout=seconds + 30).stdout
-        time.sleep(3 * meter.period)
+        lines = powerd_on_meter(meter, os.path.join(tmp, '*.qmp'), seconds)
     finally:
         done.set()
         if th:
             th.join()
-        meter.stop()
-    return [json.loads(x) for x in out.splitlines()], meter
+    return lines, meter
 
 
 def start(tmp, probe, names):

@@ -5,12 +5,10 @@
 # against the vCPU counts at every sample, vCPU hot-unplug through the
 # guest's own ACPI eject, and qemu-powerd's attribution against the fake
 # meter's truth.
-import json
 import os
-import subprocess
 import time
 
-from machines import POWERD, fd_count, thread_cpu_ns, wait_until
+from machines import fd_count, powerd_on_meter, thread_cpu_ns, wait_until
 from meter import Meter
 
 # How far query-power's count of a vCPU may be from the scheduler's run
@@ -128,22 +126,12 @@ def test_powerd_attribution_linux(linux_vm, tmpdir_short):
         vms[name] = linux_vm(name, work, args=(
             '-qmp', 'unix:%s,server=on,wait=off' % qmp))
         meter.track(name, vms[name].get_pid())
-    meter.start()
-    try:
-        out = subprocess.run(
-            [POWERD, '--qmp', os.path.join(tmpdir_short, '*.qmp'),
-             '--sysfs-root', root, '--energy-source', 'powercap',
-             '--idle-watts', '10', '--format', 'json', '--interval', '1',
-             '--count', '12'], check=True, capture_output=True, text=True,
-            timeout=60).stdout
-        time.sleep(3 * meter.period)    # a tick past the last sample
-    finally:
-        meter.stop()
-    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    lines = powerd_on_meter(meter, os.path.join(tmpdir_short, '*.qmp'), 12,
+                            idle_watts=10)
     ok = [ln for ln in lines
           if all(v['status'] == 'ok' for v in ln['vms'])
           and len(ln['vms']) == 2]
-    assert len(ok) >= 8, out
+    assert len(ok) >= 8, lines
     first, last = ok[0], ok[-1]
 
     def joules(line, name):
