@@ -162,6 +162,36 @@ static int run_mem(void)
 }
 
 /*
+ * Busy until the monotonic clock reaches STOP, reading it only every 20 to
+ * 100 us.  Where the guest's clock is an emulated device (the HPET under
+ * TCG) each read exits to QEMU and takes its global lock: vCPUs polling the
+ * clock would spend their busy phase waiting for that lock, not running.
+ */
+static int64_t spin_until(int64_t stop)
+{
+    static long chunk = 1000;
+    int64_t before = now_ns();
+
+    for (;;) {
+        int64_t now;
+
+        for (long i = 0; i < chunk; i++) {
+            barrier();
+        }
+        now = now_ns();
+        if (now >= stop) {
+            return now;
+        }
+        if (now - before < 20000 && chunk < LONG_MAX / 2) {
+            chunk *= 2;
+        } else if (now - before > 100000 && chunk > 1) {
+            chunk /= 2;
+        }
+        before = now;
+    }
+}
+
+/*
  * Busy for PERCENT of every 100 ms period, asleep for the rest.  Periods
  * are on a fixed grid of the monotonic clock.  The busy phase is timed
  * from the actual wakeup, not from the grid point, so wakeup latency comes
@@ -181,9 +211,7 @@ static int run_duty(long percent)
         if (stop > start + DUTY_PERIOD_NS) {
             stop = start + DUTY_PERIOD_NS;
         }
-        while ((now = now_ns()) < stop) {
-            barrier();
-        }
+        now = spin_until(stop);
         if (expired(now)) {
             return 0;
         }

@@ -294,6 +294,18 @@ char *report_metrics(const Report *r)
         }
     }
 
+    metric_head(o, "qemu_power_build_info", "gauge",
+                "The qemu-powerd that serves this page (always 1).");
+    g_string_append(o, "qemu_power_build_info{version=");
+    append_label(o, QEMU_VERSION);
+    g_string_append(o, "} 1\n");
+
+    metric_head(o, "qemu_power_last_update_timestamp_seconds", "gauge",
+                "Unix time of the interval these numbers are of.");
+    g_string_append(o, "qemu_power_last_update_timestamp_seconds ");
+    json_append_number(o, r->time);
+    g_string_append_c(o, '\n');
+
     metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
                 "How long the last poll of all VMs took.");
     g_string_append(o, "qemu_power_poll_duration_seconds ");
@@ -314,6 +326,10 @@ char *report_metrics(const Report *r)
         for (guint i = 0; i < r->vms->len; i++) {
             const Vm *vm = g_ptr_array_index(r->vms, i);
 
+            /* a VM that did not answer has no power, not 0 W */
+            if (!energy && vm->status != VM_OK) {
+                continue;
+            }
             for (size_t z = 0; z < r->nzones; z++) {
                 g_string_append(o, name);
                 vm_labels(o, vm);
