@@ -100,7 +100,10 @@ def test_vcpu_hot_unplug_with_linux(linux_vm):
     assert plugged['vcpu-count'] >= before['vcpu-count']
 
     vm.cmd('device_del', id='cpu1')
-    ev = vm.event_wait('DEVICE_DELETED', timeout=30)
+    # QEMU 10.0 (and 7.2) announce only the vCPU's lapic child once the
+    # guest has ejected it: the CPU object itself is never finalized.
+    ev = vm.event_wait('DEVICE_DELETED', timeout=30, match={
+        'data': {'path': '/machine/peripheral/cpu1/lapic'}})
     assert ev is not None, 'the guest did not eject the vCPU'
     after = wait_until(
         lambda: (lambda p: p if len(p['vcpus']) == 1 else None)(

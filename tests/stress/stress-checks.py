@@ -465,12 +465,11 @@ def sc_state(a):
             result('kill %d: output before and after' % (k + 1), False,
                    '%d and %d lines' % (len(before), len(after)))
             continue
+        # {"qemu-powerd-state": 1, "energy": [[KIND, NAME, UUID, ZONE, J]]}
         state = {}
         with open(st_path) as f:
-            for line in f:
-                w = line.rstrip('\n').split('\t')
-                if len(w) == 4:
-                    state[(w[0], w[1], w[2])] = float(w[3])
+            for kind, name, uuid, zone, j in json.load(f)['energy']:
+                state[('host' if kind == 'host' else name, uuid, zone)] = j
         last, first = before[-1], after[0]
         iv = num(last.get('interval_s'), 'interval_s')
         d, good = [], True
