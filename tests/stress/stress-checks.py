@@ -564,7 +564,11 @@ def sc_wrap(a):
             w = float(w)
             xs = [num(pc.zone_by_name(o, name).get('watts'), 'watts')
                   for o in objs]
-            bad = [x for x in xs if abs(x - w) > 0.35 * w]
+            # a fake writer held up by load moves energy from one line
+            # to the next; a missed or doubled wrap is off by the whole
+            # counter range, so pairs of lines still tell
+            pairs = [(x + y) / 2 for x, y in zip(xs, xs[1:])] or xs
+            bad = [x for x in pairs if abs(x - w) > 0.35 * w]
             if bad:
                 raise Bad('%s: %s W, want %g' % (
                     name, ['%.1f' % x for x in bad[:5]], w))
