@@ -141,13 +141,6 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
     host_sample_clear(s);
     s->time_us = g_get_monotonic_time();
     s->real_us = g_get_real_time();
-    if (!g_file_get_contents("/proc/stat", &stat, NULL, &gerr)) {
-        error_setg(errp, "Could not read /proc/stat: %s", gerr->message);
-        return false;
-    }
-    if (!host_parse_proc_stat(stat, &s->busy_ns, &s->total_ns, errp)) {
-        return false;
-    }
     if (h->cgroup_usage) {
         g_autofree char *text = NULL;
 
@@ -158,6 +151,12 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
         }
         /* the CPUs' time in the same clock: wall time on every CPU */
         s->total_ns = s->time_us * 1000 * h->ncpus;
+    } else if (!g_file_get_contents("/proc/stat", &stat, NULL, &gerr)) {
+        error_setg(errp, "Could not read /proc/stat: %s", gerr->message);
+        return false;
+    } else if (!host_parse_proc_stat(stat, &s->busy_ns, &s->total_ns,
+                                     errp)) {
+        return false;
     }
     if (want_cycles) {
         if (!h->cycles && !open_cycles(h, errp)) {
