@@ -17,61 +17,243 @@
 
 #define EPS (1.0 / 1000000000)
 
-static void test_shares(void)
+#define G (1000.0 * 1000 * 1000)
+
+/*
+ * One zone, three VMs, hand-computed: per case the interval and the
+ * host's work (ns), the zone's power and idle, the VMs, and what each
+ * part must come to.  Every case's parts add up to the measured power.
+ */
+static void test_interval(void)
 {
     static const struct {
-        double host;
-        double vms[3];
-        double expect[3];
+        const char *what;
+        double dt, host_work, watts, idle;
+        AttrIdleMethod method;
+        AttrVmIn vms[3];
+        /* expected */
+        double shares[3], vm_watts[3], idle_used, unattributed, other;
+        double ratio;
     } cases[] = {
-        { 4, { 1, 1, 0 }, { 0.25, 0.25, 0 } },
-        { 2, { 1, 1, 0 }, { 0.5, 0.5, 0 } },
-        /* the VMs did more than the host saw: they share all of it */
-        { 1, { 1, 1, 2 }, { 0.25, 0.25, 0.5 } },
-        { 0, { 0, 0, 0 }, { 0, 0, 0 } },
-        { 3, { -1, NAN, INFINITY }, { 0, 0, 0 } },
-        { NAN, { 1, 0, 0 }, { 1, 0, 0 } },
+        { "a VM's share of the active power; a new VM's work is other",
+          2, 8 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G },
+            { ATTR_VM_NEW, 0, 3 * G } },
+          { 0.25, 0.5, 0 }, { 10, 20, 0 }, 20, 0, 10, 0.75 },
+        { "a failed VM's part is unattributed, not other",
+          2, 8 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G },
+            { ATTR_VM_FAILED, 0, 0.5 * G } },
+          { 0.25, 0.5, 0 }, { 10, 20, 0 }, 20, 5, 5, 0.75 },
+        { "capped: the unattributed part takes only what is left",
+          1, 4 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G },
+            { ATTR_VM_FAILED, 0, 3 * G } },
+          { 0.25, 0.5, 0 }, { 10, 20, 0 }, 20, 10, 0, 0.75 },
+        { "a failed VM never measured: nothing to go by, other",
+          1, 4 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_FAILED, 0, 0 },
+            { ATTR_VM_FAILED, 7 * G, 0 } },
+          { 0.25, 0, 0 }, { 10, 0, 0 }, 20, 0, 30, 0.25 },
+        { "the VMs did more than the host: all of it, ratio visible",
+          1, 2 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1.5 * G }, { ATTR_VM_OK, 1.5 * G },
+            { ATTR_VM_NEW } },
+          { 0.5, 0.5, 0 }, { 20, 20, 0 }, 20, 0, 0, 1.5 },
+        { "no idle power known yet: every watt is split by work",
+          2, 8 * G, 60, 20, ATTR_IDLE_NONE_YET,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G }, { ATTR_VM_NEW } },
+          { 0.25, 0.5, 0 }, { 15, 30, 0 }, 0, 0, 15, 0.75 },
+        { "the regression's idle power is used as given",
+          2, 8 * G, 60, 30, ATTR_IDLE_REGRESSION,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G }, { ATTR_VM_NEW } },
+          { 0.25, 0.5, 0 }, { 7.5, 15, 0 }, 30, 0, 7.5, 0.75 },
+        { "below the idle power: all idle",
+          1, 4 * G, 15, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 2 * G },
+            { ATTR_VM_FAILED, 0, 1 * G } },
+          { 0.25, 0.5, 0 }, { 0, 0, 0 }, 15, 0, 0, 0.75 },
+        { "nonsense rates count as no work",
+          1, 4 * G, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, -1 * G }, { ATTR_VM_OK, NAN },
+            { ATTR_VM_OK, INFINITY } },
+          { 0, 0, 0 }, { 0, 0, 0 }, 20, 0, 40, 0 },
+        { "a negative idle power is none",
+          1, 4 * G, 60, -20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_NEW }, { ATTR_VM_NEW } },
+          { 0.25, 0, 0 }, { 15, 0, 0 }, 0, 0, 45, 0.25 },
+        { "the host's work went backwards: the VMs' is all there is",
+          1, NAN, 60, 20, ATTR_IDLE_GIVEN,
+          { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 3 * G }, { ATTR_VM_NEW } },
+          { 0.25, 0.75, 0 }, { 10, 30, 0 }, 20, 0, 0, NAN },
     };
 
-    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
-        double shares[3];
+    for (int c = 0; c < ARRAY_SIZE(cases); c++) {
+        AttrZoneIn zin = {
+            .watts = cases[c].watts, .idle_watts = cases[c].idle,
+            .idle_method = cases[c].method,
+        };
+        AttrIn in = {
+            .interval_s = cases[c].dt, .host_work = cases[c].host_work,
+            .busy = 1, .total = 2,
+            .nzones = 1, .zones = &zin, .nvms = 3, .vms = cases[c].vms,
+        };
+        AttrZoneOut zo;
+        double shares[3], watts[3];
+        AttrOut out = { .zones = &zo, .shares = shares, .vm_watts = watts };
+        double vms = 0;
 
-        attr_shares(cases[i].host, cases[i].vms, 3, shares);
-        for (int v = 0; v < 3; v++) {
-            g_assert_cmpfloat_with_epsilon(shares[v], cases[i].expect[v],
+        g_test_message("case %d: %s", c, cases[c].what);
+        g_assert_true(attr_interval(&in, &out));
+        g_assert_true(zo.valid);
+        for (int i = 0; i < 3; i++) {
+            g_assert_cmpfloat_with_epsilon(shares[i], cases[c].shares[i], EPS);
+            g_assert_cmpfloat_with_epsilon(watts[i], cases[c].vm_watts[i],
+                                           EPS);
+            vms += watts[i];
+        }
+        g_assert_cmpfloat_with_epsilon(zo.watts, cases[c].watts, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.idle_watts, cases[c].idle_used,
+                                       EPS);
+        g_assert_cmpfloat_with_epsilon(zo.active_watts,
+                                       cases[c].watts - cases[c].idle_used,
+                                       EPS);
+        g_assert_cmpfloat_with_epsilon(zo.vms_watts, vms, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.unattributed_watts,
+                                       cases[c].unattributed, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.other_watts, cases[c].other, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.idle_watts + zo.vms_watts +
+                                       zo.unattributed_watts + zo.other_watts,
+                                       cases[c].watts, EPS);
+        if (isnan(cases[c].ratio)) {
+            g_assert_true(isnan(out.work_ratio));
+        } else {
+            g_assert_cmpfloat_with_epsilon(out.work_ratio, cases[c].ratio,
                                            EPS);
         }
+        g_assert_cmpfloat_with_epsilon(out.utilisation, 0.5, EPS);
     }
 }
 
-/* The parts add up: sum(VMs) + other + idle == measured, always. */
-static void test_zone(void)
+/* No interval: nothing attributed, nothing left over from before. */
+static void test_interval_empty(void)
+{
+    static const double lengths[] = { 0, -1, NAN, INFINITY };
+    AttrZoneIn zin = { .watts = 60, .idle_watts = 20 };
+    AttrVmIn vm = { ATTR_VM_OK, 1 * G };
+
+    for (int c = 0; c < ARRAY_SIZE(lengths); c++) {
+        AttrIn in = {
+            .interval_s = lengths[c], .host_work = 2 * G, .busy = 1,
+            .total = 2, .nzones = 1, .zones = &zin, .nvms = 1, .vms = &vm,
+        };
+        AttrZoneOut zo = { .valid = true, .watts = 99, .other_watts = 99 };
+        double share = 99, watts = 99;
+        AttrOut out = { .zones = &zo, .shares = &share, .vm_watts = &watts };
+
+        g_assert_false(attr_interval(&in, &out));
+        g_assert_false(zo.valid);
+        g_assert_cmpfloat(zo.watts, ==, 0);
+        g_assert_cmpfloat(zo.other_watts, ==, 0);
+        g_assert_cmpfloat(share, ==, 0);
+        g_assert_cmpfloat(watts, ==, 0);
+        g_assert_true(isnan(out.work_ratio));
+    }
+}
+
+/*
+ * Two zones, one of them measured nonsense: that zone is invalid and
+ * all 0 (no power known is not 0 W of anything), the other unharmed.
+ */
+static void test_interval_bad_zone(void)
+{
+    static const double bad[] = { NAN, -5, INFINITY };
+    AttrVmIn vms[2] = { { ATTR_VM_OK, 1 * G }, { ATTR_VM_OK, 1 * G } };
+
+    for (int c = 0; c < ARRAY_SIZE(bad); c++) {
+        AttrZoneIn zin[2] = {
+            { .watts = bad[c], .idle_watts = 5 },
+            { .watts = 30, .idle_watts = 10 },
+        };
+        AttrIn in = {
+            .interval_s = 1, .host_work = 4 * G, .busy = 1, .total = 4,
+            .nzones = 2, .zones = zin, .nvms = 2, .vms = vms,
+        };
+        AttrZoneOut zo[2];
+        double shares[2], watts[4];
+        AttrOut out = { .zones = zo, .shares = shares, .vm_watts = watts };
+
+        g_assert_true(attr_interval(&in, &out));
+        g_assert_false(zo[0].valid);
+        g_assert_cmpfloat(zo[0].watts, ==, 0);
+        g_assert_cmpfloat(zo[0].other_watts, ==, 0);
+        g_assert_cmpfloat(watts[0], ==, 0);
+        g_assert_cmpfloat(watts[1], ==, 0);
+        g_assert_true(zo[1].valid);
+        /* 20 W active, each VM a quarter of the host's work */
+        g_assert_cmpfloat_with_epsilon(watts[2], 5, EPS);
+        g_assert_cmpfloat_with_epsilon(watts[3], 5, EPS);
+        g_assert_cmpfloat_with_epsilon(zo[1].other_watts, 10, EPS);
+        g_assert_cmpfloat_with_epsilon(out.utilisation, 0.25, EPS);
+    }
+}
+
+/* Without RAPL: the model's power at the utilisation, split by work. */
+static void test_interval_model(void)
 {
     static const struct {
-        double watts, idle, shares[2];
-        double vm[2], other, idle_used;
+        double busy, total, watts;
     } cases[] = {
-        { 60, 20, { 0.5, 0.25 }, { 20, 10 }, 10, 20 },
-        { 60, 0, { 0.5, 0.5 }, { 30, 30 }, 0, 0 },
-        { 15, 20, { 0.5, 0.5 }, { 0, 0 }, 0, 15 },     /* below idle */
-        { 0, 20, { 1, 0 }, { 0, 0 }, 0, 0 },
-        { -5, 20, { 1, 0 }, { 0, 0 }, 0, 0 },          /* nonsense in */
-        { 100, 40, { 0, 0 }, { 0, 0 }, 60, 40 },       /* nothing in VMs */
+        { 1, 2, 125 },          /* 50 + 150 * 0.5 */
+        { 3, 2, 200 },          /* busier than possible: full load */
+        { 1, 0, 50 },           /* no time: idle */
+        { -1, 2, 50 },
     };
+    AttrZoneIn zin = { .watts = NAN };   /* ignored with a model */
+    AttrVmIn vm = { ATTR_VM_OK, 1 * G };
 
-    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
-        AttrZone z = { .watts = cases[i].watts, .idle_watts = cases[i].idle };
-        double vm[2];
+    for (int c = 0; c < ARRAY_SIZE(cases); c++) {
+        AttrIn in = {
+            .interval_s = 1, .host_work = 2 * G, .busy = cases[c].busy,
+            .total = cases[c].total, .model = true, .model_idle_watts = 50,
+            .model_max_watts = 200, .nzones = 1, .zones = &zin, .nvms = 1,
+            .vms = &vm,
+        };
+        AttrZoneOut zo;
+        double share, watts;
+        AttrOut out = { .zones = &zo, .shares = &share, .vm_watts = &watts };
 
-        attr_zone(&z, cases[i].shares, 2, vm);
-        g_assert_cmpfloat_with_epsilon(vm[0], cases[i].vm[0], EPS);
-        g_assert_cmpfloat_with_epsilon(vm[1], cases[i].vm[1], EPS);
-        g_assert_cmpfloat_with_epsilon(z.other_watts, cases[i].other, EPS);
-        g_assert_cmpfloat_with_epsilon(z.idle_used, cases[i].idle_used, EPS);
-        g_assert_cmpfloat_with_epsilon(vm[0] + vm[1] + z.other_watts +
-                                       z.idle_used,
-                                       MAX(0, cases[i].watts), EPS);
+        g_assert_true(attr_interval(&in, &out));
+        g_assert_true(zo.valid);
+        g_assert_cmpfloat_with_epsilon(zo.watts, cases[c].watts, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.idle_watts, 50, EPS);
+        g_assert_cmpfloat_with_epsilon(watts, (cases[c].watts - 50) / 2, EPS);
+        g_assert_cmpfloat_with_epsilon(zo.other_watts,
+                                       (cases[c].watts - 50) / 2, EPS);
     }
+}
+
+/* Given beats estimated; no estimate yet is said so, with no idle. */
+static void test_idle_pick(void)
+{
+    IdleEstimate none = { .valid = false, .watts = 7 };
+    IdleEstimate fit = { .valid = true, .watts = 12, .uncertainty = 0.3 };
+    double given = 20, w, u;
+
+    g_assert_cmpint(attr_idle_pick(&given, &fit, &w, &u), ==,
+                    ATTR_IDLE_GIVEN);
+    g_assert_cmpfloat(w, ==, 20);
+    g_assert_cmpfloat(u, ==, 0);
+    g_assert_cmpint(attr_idle_pick(NULL, &fit, &w, &u), ==,
+                    ATTR_IDLE_REGRESSION);
+    g_assert_cmpfloat(w, ==, 12);
+    g_assert_cmpfloat(u, ==, 0.3);
+    g_assert_cmpint(attr_idle_pick(NULL, &none, &w, &u), ==,
+                    ATTR_IDLE_NONE_YET);
+    g_assert_cmpfloat(w, ==, 0);
+    g_assert_cmpstr(attr_idle_method_name(ATTR_IDLE_NONE_YET), ==,
+                    "none-yet");
+    g_assert_cmpstr(attr_idle_method_name(ATTR_IDLE_MODEL), ==, "model");
 }
 
 static void test_estimate(void)
@@ -437,8 +619,11 @@ static void test_idle_model(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/powerd/shares", test_shares);
-    g_test_add_func("/powerd/zone", test_zone);
+    g_test_add_func("/powerd/interval", test_interval);
+    g_test_add_func("/powerd/interval-empty", test_interval_empty);
+    g_test_add_func("/powerd/interval-bad-zone", test_interval_bad_zone);
+    g_test_add_func("/powerd/interval-model", test_interval_model);
+    g_test_add_func("/powerd/idle-pick", test_idle_pick);
     g_test_add_func("/powerd/estimate", test_estimate);
     g_test_add_func("/powerd/sample", test_sample);
     g_test_add_func("/powerd/sample-values", test_sample_values);

@@ -13,34 +13,116 @@ static double sane(double v)
     return isfinite(v) && v > 0 ? v : 0;
 }
 
-void attr_shares(double host_rate, const double *vm_rates, size_t nvms,
-                 double *shares)
+const char *attr_idle_method_name(AttrIdleMethod m)
 {
-    double sum = 0, total;
+    static const char *const names[] = {
+        [ATTR_IDLE_GIVEN] = "given", [ATTR_IDLE_REGRESSION] = "regression",
+        [ATTR_IDLE_NONE_YET] = "none-yet", [ATTR_IDLE_MODEL] = "model",
+    };
 
-    for (size_t i = 0; i < nvms; i++) {
-        sum += sane(vm_rates[i]);
-    }
-    /* what the host measured cannot be less than what the VMs did */
-    total = MAX(sane(host_rate), sum);
-    for (size_t i = 0; i < nvms; i++) {
-        shares[i] = total > 0 ? sane(vm_rates[i]) / total : 0;
-    }
+    return names[m];
 }
 
-void attr_zone(AttrZone *z, const double *shares, size_t nvms,
-               double *vm_watts)
+AttrIdleMethod attr_idle_pick(const double *given, const IdleEstimate *e,
+                              double *watts, double *uncertainty)
 {
-    double watts = sane(z->watts);
-    double given = 0;
-
-    z->idle_used = MIN(sane(z->idle_watts), watts);
-    z->active_watts = watts - z->idle_used;
-    for (size_t i = 0; i < nvms; i++) {
-        vm_watts[i] = z->active_watts * sane(shares[i]);
-        given += vm_watts[i];
+    *watts = 0;
+    *uncertainty = 0;
+    if (given) {
+        *watts = *given;
+        return ATTR_IDLE_GIVEN;
     }
-    z->other_watts = MAX(0, z->active_watts - given);
+    if (!e->valid) {
+        return ATTR_IDLE_NONE_YET;
+    }
+    *watts = e->watts;
+    *uncertainty = e->uncertainty;
+    return ATTR_IDLE_REGRESSION;
+}
+
+static void attr_clear(const AttrIn *in, AttrOut *out)
+{
+    out->utilisation = 0;
+    out->host_rate = 0;
+    out->vm_rate = 0;
+    out->work_ratio = NAN;
+    memset(out->zones, 0, in->nzones * sizeof(*out->zones));
+    memset(out->shares, 0, in->nvms * sizeof(*out->shares));
+    memset(out->vm_watts, 0, in->nzones * in->nvms * sizeof(*out->vm_watts));
+}
+
+bool attr_interval(const AttrIn *in, AttrOut *out)
+{
+    double dt = in->interval_s;
+    double total, failed_rate = 0;
+
+    attr_clear(in, out);
+    if (!isfinite(dt) || dt <= 0) {
+        return false;
+    }
+    if (sane(in->total) > 0) {
+        out->utilisation = MIN(1, sane(in->busy) / in->total);
+    }
+    out->host_rate = sane(in->host_work) / dt;
+    for (size_t i = 0; i < in->nvms; i++) {
+        if (in->vms[i].status == ATTR_VM_OK) {
+            out->vm_rate += sane(in->vms[i].rate);
+        } else if (in->vms[i].status == ATTR_VM_FAILED) {
+            failed_rate += sane(in->vms[i].last_rate);
+        }
+    }
+    if (out->host_rate > 0) {
+        out->work_ratio = out->vm_rate / out->host_rate;
+    }
+    /*
+     * The host's work cannot be less than what the VMs did: past that the
+     * VMs share all of the active power, and work_ratio says so.
+     */
+    total = MAX(out->host_rate, out->vm_rate);
+    for (size_t i = 0; total > 0 && i < in->nvms; i++) {
+        if (in->vms[i].status == ATTR_VM_OK) {
+            out->shares[i] = sane(in->vms[i].rate) / total;
+        }
+    }
+
+    for (size_t z = 0; z < in->nzones; z++) {
+        const AttrZoneIn *zi = &in->zones[z];
+        AttrZoneOut *zo = &out->zones[z];
+        double *vm_watts = &out->vm_watts[z * in->nvms];
+        double watts, idle;
+
+        if (in->model) {
+            watts = attr_estimate_watts(in->model_idle_watts,
+                                        in->model_max_watts,
+                                        out->utilisation);
+            idle = sane(in->model_idle_watts);
+        } else {
+            watts = zi->watts;
+            idle = zi->idle_method == ATTR_IDLE_NONE_YET ? 0 :
+                sane(zi->idle_watts);
+        }
+        if (!isfinite(watts) || watts < 0) {
+            continue;           /* no power known: not 0 W of anything */
+        }
+        zo->valid = true;
+        zo->watts = watts;
+        zo->idle_watts = MIN(idle, zo->watts);
+        zo->active_watts = zo->watts - zo->idle_watts;
+        for (size_t i = 0; i < in->nvms; i++) {
+            vm_watts[i] = zo->active_watts * out->shares[i];
+            zo->vms_watts += vm_watts[i];
+        }
+        /* rounding may leave the VMs' sum a hair above the active power */
+        zo->vms_watts = MIN(zo->vms_watts, zo->active_watts);
+        if (total > 0) {
+            zo->unattributed_watts = MIN(zo->active_watts - zo->vms_watts,
+                                         zo->active_watts * failed_rate /
+                                         total);
+        }
+        zo->other_watts = MAX(0, zo->active_watts - zo->vms_watts -
+                              zo->unattributed_watts);
+    }
+    return true;
 }
 
 double attr_estimate_watts(double idle_watts, double max_watts,

@@ -7,32 +7,99 @@
 #ifndef QEMU_POWERD_ATTRIBUTION_H
 #define QEMU_POWERD_ATTRIBUTION_H
 
-/* One RAPL zone over one interval. */
-typedef struct AttrZone {
-    double watts;               /* measured */
-    double idle_watts;          /* configured or estimated */
-    /* results */
-    double idle_used;           /* idle power, at most @watts */
-    double active_watts;        /* watts - idle_used */
-    double other_watts;         /* active power of what ran outside VMs */
-} AttrZone;
+/*
+ * One interval's attribution, as a pure function of its inputs: no
+ * daemon state, no clock, no I/O, so that every case can be tested.
+ */
+
+/* How a zone's idle power was obtained. */
+typedef enum AttrIdleMethod {
+    ATTR_IDLE_GIVEN,            /* --idle-watts */
+    ATTR_IDLE_REGRESSION,       /* estimated from the data */
+    ATTR_IDLE_NONE_YET,         /* the data cannot tell yet: none taken out */
+    ATTR_IDLE_MODEL,            /* --energy-source estimate */
+} AttrIdleMethod;
+
+/* "given", "regression", "none-yet", "model" */
+const char *attr_idle_method_name(AttrIdleMethod m);
+
+typedef enum AttrVmStatus {
+    ATTR_VM_OK,                 /* measured over the interval */
+    ATTR_VM_NEW,                /* no interval to measure yet */
+    ATTR_VM_FAILED,             /* did not answer, or answered nonsense */
+} AttrVmStatus;
+
+typedef struct AttrZoneIn {
+    double watts;               /* measured; ignored with a model */
+    double idle_watts;          /* GIVEN or REGRESSION: the idle power */
+    AttrIdleMethod idle_method;
+} AttrZoneIn;
+
+typedef struct AttrVmIn {
+    AttrVmStatus status;
+    double rate;                /* OK: work per second over the interval */
+    double last_rate;           /* FAILED: the rate it last had; 0: none */
+} AttrVmIn;
+
+typedef struct AttrIn {
+    double interval_s;
+    /* everything's work over the interval, in the VMs' unit */
+    double host_work;
+    /* all CPUs' busy and total time over the interval: the utilisation */
+    double busy, total;
+    /* hosts without RAPL: idle + (max - idle) * utilisation */
+    bool model;
+    double model_idle_watts, model_max_watts;
+    size_t nzones;
+    const AttrZoneIn *zones;
+    size_t nvms;
+    const AttrVmIn *vms;
+} AttrIn;
+
+/* Per zone: watts = idle + vms + unattributed + other. */
+typedef struct AttrZoneOut {
+    bool valid;                 /* false: the measurement was no power */
+    double watts;
+    double idle_watts;          /* the idle power taken out, <= watts */
+    double active_watts;        /* watts - idle */
+    double vms_watts;           /* given to the VMs measured */
+    double unattributed_watts;  /* the failed VMs' estimated part */
+    double other_watts;         /* what ran outside the VMs */
+} AttrZoneOut;
+
+typedef struct AttrOut {
+    double utilisation;         /* 0..1 */
+    double host_rate;           /* everything's work per second */
+    double vm_rate;             /* the measured VMs' work per second */
+    /*
+     * vm_rate / host_rate: the VMs cannot do more than everything, so
+     * above 1 the counters disagree (read at different moments, or in
+     * different clocks) and the shares were scaled down to fit; NaN when
+     * the host did no work.
+     */
+    double work_ratio;
+    AttrZoneOut *zones;         /* [nzones], filled in */
+    double *shares;             /* [nvms]: of the host's work */
+    double *vm_watts;           /* [nzones * nvms]: zone z, VM i at z*nvms+i */
+} AttrOut;
+
+/* A zone's energy in its two parts, J: what qemu-powerd keeps. */
+typedef struct AttrZoneEnergy {
+    double idle_j;
+    double active_j;
+} AttrZoneEnergy;
 
 /*
- * Share of the host's work done by each VM: @vm_rates[i] / the host's
- * rate, where the host's rate is at least the VMs' sum (counters of one
- * interval do not line up perfectly).  Rates are work per second in one
- * unit (cycles or CPU ns).  Negative or non-finite rates count as 0.
+ * Attribute one interval: per zone, Power(VM) = ActivePower * Work(VM) /
+ * Work(host), where Work(host) is at least the measured VMs' sum.  A
+ * failed VM gets no watts; what it probably used (its last known rate,
+ * capped by what the measured VMs leave) is unattributed rather than
+ * other.  A new VM's work is other: there is nothing to go by.  Negative
+ * or non-finite rates and work count as 0; a zone whose measurement is
+ * negative or not finite is invalid and all 0.  Returns false, with
+ * everything 0, if the interval is not a positive length of time.
  */
-void attr_shares(double host_rate, const double *vm_rates, size_t nvms,
-                 double *shares);
-
-/*
- * Split zone @z's power: idle, each VM's @shares[i] of the active power
- * into @vm_watts[i], and the rest as other.  The parts add up to
- * z->watts exactly (up to floating point).
- */
-void attr_zone(AttrZone *z, const double *shares, size_t nvms,
-               double *vm_watts);
+bool attr_interval(const AttrIn *in, AttrOut *out);
 
 /*
  * Idle power from the data: a regression of a zone's power on the host's
@@ -67,6 +134,13 @@ typedef struct IdleEstimate {
 void idle_model_add(IdleModel *m, double u, double watts);
 
 IdleEstimate idle_model_estimate(const IdleModel *m);
+
+/*
+ * The idle power of a zone with @given (--idle-watts) or NULL, and the
+ * regression's estimate @e: into @watts and @uncertainty.
+ */
+AttrIdleMethod attr_idle_pick(const double *given, const IdleEstimate *e,
+                              double *watts, double *uncertainty);
 
 /* Power of the linear estimate model at @utilisation (0..1). */
 double attr_estimate_watts(double idle_watts, double max_watts,

@@ -53,6 +53,8 @@ typedef struct Powerd {
     PowerdState *state;
     Httpd *httpd;
     SampleInbox *inbox;         /* samples pushed through libvirt */
+    /* per zone, since qemu-powerd started; attribute() keeps it */
+    AttrZoneEnergy *zone_parts_j;
 } Powerd;
 
 /* The interval in QEMU's unit, and in microseconds. */

@@ -309,93 +309,148 @@ static void parse_options(Powerd *pd, int argc, char **argv)
  * Zone @z's idle power for this interval, from the intervals before it
  * (the current one is added to the model only after it is attributed).
  */
-static double idle_for(Powerd *pd, size_t z, ReportZone *rz)
+static void idle_for(Powerd *pd, size_t z, AttrZoneIn *zi, ReportZone *rz)
 {
     double *w = g_hash_table_lookup(pd->idle_cfg, pd->host.zone_names[z]);
-    IdleEstimate e;
+    IdleEstimate e = { 0 };
 
-    rz->idle_uncertainty = 0;
-    if (!pd->host.energy) {
-        rz->idle_estimated = false;
-        rz->idle_method = "model";
-        return pd->host_opts.estimate_idle_watts;
-    }
     if (!w) {
         w = g_hash_table_lookup(pd->idle_cfg, "");
     }
-    rz->idle_estimated = !w;
-    if (w) {
-        rz->idle_method = "given";
-        return *w;
+    if (!w) {
+        e = idle_model_estimate(&pd->idle_model[z]);
     }
-    e = idle_model_estimate(&pd->idle_model[z]);
-    if (!e.valid) {
-        rz->idle_method = "none-yet";
-        return 0;
-    }
-    rz->idle_method = "regression";
-    rz->idle_uncertainty = e.uncertainty;
-    return e.watts;
+    zi->idle_method = attr_idle_pick(w, &e, &zi->idle_watts,
+                                     &rz->idle_uncertainty);
 }
 
-/* Attribute the interval since the previous host sample. */
+static AttrVmStatus attr_status(VmStatus s)
+{
+    return s == VM_OK ? ATTR_VM_OK : s == VM_FAILED ? ATTR_VM_FAILED :
+        ATTR_VM_NEW;
+}
+
+/*
+ * The VMs' work above the host's is not physical: say so, once a minute
+ * at most.
+ */
+#define WORK_RATIO_WARN 1.05
+
+static void warn_work_ratio(double ratio)
+{
+    static int64_t last_us = INT64_MIN;
+    int64_t now = g_get_monotonic_time();
+
+    if (ratio > WORK_RATIO_WARN && now - last_us >= 60 * G_USEC_PER_SEC) {
+        last_us = now;
+        fprintf(stderr, "qemu-powerd: warning: the VMs did %.2f times the "
+                "host's work in an interval; their shares were scaled down "
+                "to fit (vm_work_ratio)\n", ratio);
+    }
+}
+
+/* A counter's increase; one that went backwards tells nothing (NaN). */
+static double delta(uint64_t now, uint64_t before)
+{
+    return now >= before ? (double)(now - before) : NAN;
+}
+
+/*
+ * Attribute the interval since the previous host sample (attr_interval()
+ * does the sums), and keep the totals: energy, the VMs' last known rates,
+ * their errors.
+ */
 static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
                       Report *r)
 {
     const HostSample *ps = &pd->prev_host;
+    size_t nz = pd->host.nzones;
     double dt = (hs->time_us - ps->time_us) / 1e6;
-    double host_rate, util;
-    g_autofree double *rates = g_new0(double, vms->len);
+    g_autofree AttrZoneIn *zin = g_new0(AttrZoneIn, nz);
+    g_autofree AttrVmIn *vin = g_new0(AttrVmIn, vms->len);
+    g_autofree AttrZoneOut *zout = g_new0(AttrZoneOut, nz);
     g_autofree double *shares = g_new0(double, vms->len);
-    g_autofree double *watts = g_new0(double, vms->len);
+    g_autofree double *watts = g_new0(double, nz * vms->len);
+    AttrIn in = {
+        .interval_s = dt,
+        .host_work = pd->unit_cycles ? delta(hs->cycles, ps->cycles) :
+            delta(hs->busy_ns, ps->busy_ns),
+        .busy = delta(hs->busy_ns, ps->busy_ns),
+        .total = delta(hs->total_ns, ps->total_ns),
+        .model = !pd->host.energy,
+        .model_idle_watts = pd->host_opts.estimate_idle_watts,
+        .model_max_watts = pd->host_opts.estimate_max_watts,
+        .nzones = nz, .zones = zin, .nvms = vms->len, .vms = vin,
+    };
+    AttrOut out = { .zones = zout, .shares = shares, .vm_watts = watts };
 
-    util = hs->total_ns > ps->total_ns ?
-        (double)(hs->busy_ns - ps->busy_ns) / (hs->total_ns - ps->total_ns) :
-        0;
-    host_rate = pd->unit_cycles ?
-        (hs->cycles - ps->cycles) / dt :
-        (hs->busy_ns - ps->busy_ns) / dt;
+    if (!pd->zone_parts_j) {
+        pd->zone_parts_j = g_new0(AttrZoneEnergy, nz);
+    }
+    for (size_t z = 0; z < nz; z++) {
+        r->zones[z].idle_uncertainty = 0;
+        if (pd->host.energy) {
+            zin[z].watts = (hs->energy_uj[z] - ps->energy_uj[z]) / 1e6 / dt;
+            idle_for(pd, z, &zin[z], &r->zones[z]);
+        }
+    }
     for (guint i = 0; i < vms->len; i++) {
         Vm *vm = g_ptr_array_index(vms, i);
 
-        rates[i] = vm->status == VM_OK ? vm->rate : 0;
+        vin[i].status = attr_status(vm->status);
+        vin[i].rate = vm->rate;
+        vin[i].last_rate = vm->last_rate;
     }
-    attr_shares(host_rate, rates, vms->len, shares);
+    if (!attr_interval(&in, &out)) {
+        fprintf(stderr, "qemu-powerd: an interval of %g s: nothing "
+                "attributed\n", dt);
+    }
+    warn_work_ratio(out.work_ratio);
 
     r->interval_s = dt;
-    r->activity = pd->unit_cycles ? host_rate : host_rate / 1e9;
-    for (size_t z = 0; z < pd->host.nzones; z++) {
-        AttrZone az = { 0 };
+    r->activity = pd->unit_cycles ? out.host_rate : out.host_rate / 1e9;
+    r->vm_work_ratio = out.work_ratio;
+    for (size_t z = 0; z < nz; z++) {
         ReportZone *rz = &r->zones[z];
+        AttrZoneEnergy *parts = &pd->zone_parts_j[z];
 
         if (pd->host.energy) {
-            az.watts = (hs->energy_uj[z] - ps->energy_uj[z]) / 1e6 / dt;
-        } else {
-            az.watts = attr_estimate_watts(pd->host_opts.estimate_idle_watts,
-                                           pd->host_opts.estimate_max_watts,
-                                           util);
+            idle_model_add(&pd->idle_model[z], out.utilisation, zin[z].watts);
         }
-        az.idle_watts = idle_for(pd, z, rz);
-        attr_zone(&az, shares, vms->len, watts);
-        if (pd->host.energy) {
-            idle_model_add(&pd->idle_model[z], util, az.watts);
-        }
-        pd->zone_energy_j[z] += az.watts * dt;
+        pd->zone_energy_j[z] += zout[z].watts * MAX(dt, 0);
+        parts->idle_j += zout[z].idle_watts * MAX(dt, 0);
+        parts->active_j += zout[z].active_watts * MAX(dt, 0);
         rz->name = pd->host.zone_names[z];
-        rz->watts = az.watts;
-        rz->idle_watts = az.idle_used;
-        rz->active_watts = az.active_watts;
-        rz->other_watts = az.other_watts;
+        rz->watts = zout[z].watts;
+        rz->idle_watts = zout[z].idle_watts;
+        rz->idle_method = attr_idle_method_name(pd->host.energy ?
+                                                zin[z].idle_method :
+                                                ATTR_IDLE_MODEL);
+        rz->idle_estimated = pd->host.energy &&
+            zin[z].idle_method != ATTR_IDLE_GIVEN;
+        rz->active_watts = zout[z].active_watts;
+        rz->unattributed_watts = zout[z].unattributed_watts;
+        rz->other_watts = zout[z].other_watts;
         rz->energy_j = pd->zone_energy_j[z];
+        rz->idle_energy_j = parts->idle_j;
+        rz->active_energy_j = parts->active_j;
         for (guint i = 0; i < vms->len; i++) {
             Vm *vm = g_ptr_array_index(vms, i);
 
-            vm->watts[z] = watts[i];
-            vm->energy_j[z] += watts[i] * dt;
+            vm->watts[z] = watts[z * vms->len + i];
+            vm->energy_j[z] += vm->watts[z] * MAX(dt, 0);
         }
     }
     for (guint i = 0; i < vms->len; i++) {
-        ((Vm *)g_ptr_array_index(vms, i))->share = shares[i];
+        Vm *vm = g_ptr_array_index(vms, i);
+
+        vm->share = shares[i];
+        if (vm->status == VM_OK) {
+            vm->last_rate = vm->rate;
+            vm->last_ok_time = r->time;
+        } else if (vm->status == VM_FAILED) {
+            vm->errors++;
+        }
     }
 }
 

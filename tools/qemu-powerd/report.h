@@ -23,8 +23,12 @@ typedef struct ReportZone {
     const char *idle_method;
     double idle_uncertainty;    /* W, standard error; 0 unless regression */
     double active_watts;
+    /* the failed VMs' estimated part: theirs, but not measured */
+    double unattributed_watts;
     double other_watts;
     double energy_j;            /* since qemu-powerd started */
+    double idle_energy_j;       /* its idle and active parts */
+    double active_energy_j;
 } ReportZone;
 
 typedef struct Report {
@@ -35,6 +39,8 @@ typedef struct Report {
     bool estimated;
     const char *counter_unit;   /* "nanoseconds", "cycles" or NULL */
     double activity;            /* host work per second */
+    /* the measured VMs' work / the host's; NaN if the host did none */
+    double vm_work_ratio;
     double poll_s;              /* how long the last poll round took */
     size_t nzones;
     ReportZone *zones;

@@ -80,6 +80,11 @@ typedef struct Vm {
     double share;
     double *watts;              /* per zone */
     double *energy_j;           /* per zone, since qemu-powerd started */
+
+    /* reporting, main thread */
+    double last_rate;           /* work per second when last measured */
+    double last_ok_time;        /* Unix time of that interval, 0: never */
+    uint64_t errors;            /* intervals it failed in */
 } Vm;
 
 Vm *vm_new(const char *key, size_t nzones);
