@@ -12,17 +12,36 @@
 #include <glob.h>
 #include <math.h>
 #include <poll.h>
-#include <libvirt/libvirt.h>
 #include "qapi/error.h"
 #include "powerd.h"
 
 /* Pushed samples missed in a row before a VM is asked to push again. */
 #define MAX_MISSES 3
+/*
+ * A VM that failed keeps its last sample for this many intervals: the
+ * next answer then gives the interval a rate (over the intervals since),
+ * so that one missed sample costs one interval, not two.
+ */
+#define MAX_GAP_INTERVALS 10
+/* Waits end this often to see whether the daemon is asked to stop. */
+#define STOP_CHECK_US (100 * 1000)
+
+volatile sig_atomic_t powerd_stop;
+
+/* g_cond_wait_until() that also ends on powerd_stop. */
+static bool wait_until_or_stop(GCond *cond, GMutex *lock, int64_t deadline)
+{
+    int64_t slice = MIN(deadline, g_get_monotonic_time() + STOP_CHECK_US);
+
+    return !powerd_stop && (g_cond_wait_until(cond, lock, slice) ||
+                            slice < deadline);
+}
 
 typedef enum JobAction {
     JOB_QUERY,                  /* query-power */
     JOB_SETUP,                  /* set-power-sampling, then query-power */
     JOB_RENEW,                  /* set-power-sampling: a new lease */
+    JOB_STOP,                   /* set-power-sampling: stop (at exit) */
 } JobAction;
 
 typedef struct Job {
@@ -39,11 +58,8 @@ static void restore_vm_energy(Powerd *pd, Vm *vm)
     for (size_t z = 0; pd->state && z < pd->host.nzones; z++) {
         g_autofree char *key = state_vm_key(vm->name ? vm->name : vm->key,
                                          vm->uuid, pd->host.zone_names[z]);
-        double *j = g_hash_table_lookup(pd->state, key);
 
-        if (j) {
-            vm->energy_j[z] = *j;
-        }
+        state_get_energy(pd->state, key, &vm->energy_j[z]);
     }
 }
 
@@ -104,26 +120,15 @@ static void discover(Powerd *pd)
         }
     } else {
         Error *err = NULL;
-        GPtrArray *found;
+        /* leave most of the round to the VMs */
+        g_autoptr(GPtrArray) found =
+            lvwatch_list(pd->watch, g_get_monotonic_time() +
+                         pd->timeout_s * 1e6 / 4, &err);
 
-        if (pd->conn && virConnectIsAlive(pd->conn) != 1) {
-            virConnectClose(pd->conn);
-            pd->conn = NULL;
-        }
-        if (!pd->conn) {
-            pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
-            if (pd->conn && pd->inbox &&
-                !inbox_watch(pd->inbox, pd->conn, &err)) {
-                virConnectClose(pd->conn);
-                pd->conn = NULL;
-            }
-        }
-        found = pd->conn ? vm_libvirt_list(pd->conn, pd->host.nzones, &err) :
-            NULL;
         if (!found) {
             fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
             error_free(err);
-            /* keep the VMs we knew: they fail this round */
+            /* keep the VMs we knew: they are measured as they can be */
             g_hash_table_iter_init(&it, pd->vms);
             while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
                 vm->present = true;
@@ -131,27 +136,19 @@ static void discover(Powerd *pd)
             return;
         }
         for (guint i = 0; i < found->len; i++) {
-            Vm *f = g_ptr_array_index(found, i);
+            LvDomain *d = g_ptr_array_index(found, i);
 
-            vm = g_hash_table_lookup(pd->vms, f->key);
-            if (vm) {
-                vm->present = true;
-                g_mutex_lock(&pd->lock);
-                if (!vm->inflight && virDomainGetConnect(vm->dom) != pd->conn) {
-                    /* libvirt was reconnected: use the new connection */
-                    virDomainPtr old = vm->dom;
-
-                    vm->dom = f->dom;
-                    f->dom = old;
-                    vm->mode = VM_MODE_SETUP;
-                }
-                g_mutex_unlock(&pd->lock);
-                vm_free(f);
-            } else {
-                add_vm(pd, f);
+            vm = g_hash_table_lookup(pd->vms, d->uuid);
+            if (!vm) {
+                vm = vm_new(d->uuid, pd->host.nzones);
+                vm->libvirt = true;
+                vm->name = g_strdup(d->name);
+                g_free(vm->uuid);
+                vm->uuid = g_strdup(d->uuid);
+                add_vm(pd, vm);
             }
+            vm->present = true;
         }
-        g_ptr_array_free(found, true);
     }
 
     /* VMs that went away: forget them once no worker holds them */
@@ -182,8 +179,9 @@ static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
                            int64_t deadline, Error **errp)
 {
     unsigned lease_ms = lround(pd->lease_s * 1000);
-    VmSampling r = vm->dom ?
-        vm_libvirt_sampling(vm, poller_interval_ms(pd), lease_ms, errp) :
+    VmSampling r = vm->libvirt ?
+        vm_libvirt_sampling(vm, pd->lvpool, poller_interval_ms(pd), lease_ms,
+                            errp) :
         vm_qmp_sampling(vm, poller_interval_ms(pd), lease_ms, deadline, errp);
     VmMode mode = r == VM_SAMPLING_ON ? VM_MODE_EVENT :
         r == VM_SAMPLING_UNSUPPORTED ? VM_MODE_POLL : VM_MODE_SETUP;
@@ -205,11 +203,21 @@ void poller_job(gpointer data, gpointer opaque)
     Powerd *pd = job->pd;
     Error *err = NULL;
     char *reply = NULL;
-    bool query = job->action == JOB_QUERY ||
-        start_sampling(pd, vm, job->action, job->deadline, &err);
+    bool query;
 
+    if (job->action == JOB_STOP) {
+        if (vm->libvirt) {
+            vm_libvirt_sampling(vm, pd->lvpool, 0, 0, &err);
+        } else {
+            vm_qmp_sampling(vm, 0, 0, job->deadline, &err);
+        }
+        query = false;
+    } else {
+        query = job->action == JOB_QUERY ||
+            start_sampling(pd, vm, job->action, job->deadline, &err);
+    }
     if (query) {
-        reply = vm->dom ? vm_libvirt_query(vm, &err) :
+        reply = vm->libvirt ? vm_libvirt_query(vm, pd->lvpool, &err) :
             vm_qmp_query(vm, job->deadline, &err);
     }
 
@@ -222,6 +230,8 @@ void poller_job(gpointer data, gpointer opaque)
         if (vm->qmp_name) {
             g_free(vm->answer_name);
             vm->answer_name = g_strdup(vm->qmp_name);
+            g_free(vm->answer_uuid);
+            vm->answer_uuid = g_strdup(vm->qmp_uuid);
         }
     } else {
         g_free(reply);          /* too late for its round */
@@ -233,12 +243,18 @@ void poller_job(gpointer data, gpointer opaque)
     g_free(job);
 }
 
-static void fail(Vm *vm, const char *why)
+static void fail(Powerd *pd, Vm *vm, const char *why)
 {
+    int64_t now_ns = g_get_real_time() * 1000;
+
     vm->status = VM_FAILED;
     g_free(vm->status_error);
     vm->status_error = g_strdup(why);
-    vm->have_prev = false;      /* measure afresh once it answers again */
+    if (vm->have_prev &&
+        now_ns - (int64_t)vm->prev.timestamp_ns >
+        MAX_GAP_INTERVALS * poller_step_us(pd) * 1000) {
+        vm->have_prev = false;  /* too long ago: measure afresh */
+    }
 }
 
 /* Turn this round's answer of @vm into its status and work rate. */
@@ -250,9 +266,9 @@ static void take_answer(Powerd *pd, Vm *vm)
     vm->rate = 0;
     if (!vm->answered) {
         if (vm->inflight) {
-            fail(vm, "no answer within the timeout");
+            fail(pd, vm, "no answer within the timeout");
         } else if (vm->mode == VM_MODE_EVENT) {
-            fail(vm, "no POWER_SAMPLE within the timeout");
+            fail(pd, vm, "no POWER_SAMPLE within the timeout");
             /*
              * A late sample is a failed interval, as a late answer is.
              * Several in a row: QEMU may have restarted without sampling;
@@ -262,13 +278,17 @@ static void take_answer(Powerd *pd, Vm *vm)
                 vm->mode = VM_MODE_SETUP;
             }
         } else {
-            fail(vm, "not polled");
+            fail(pd, vm, "not polled");
         }
         return;
     }
-    if (vm->answer_name && g_strcmp0(vm->name, vm->answer_name)) {
+    if (vm->answer_name && (g_strcmp0(vm->name, vm->answer_name) ||
+                            g_strcmp0(vm->uuid, vm->answer_uuid))) {
+        /* its name as QEMU tells it: the energy saved under that name */
         g_free(vm->name);
         vm->name = g_strdup(vm->answer_name);
+        g_free(vm->uuid);
+        vm->uuid = g_strdup(vm->answer_uuid);
         restore_vm_energy(pd, vm);
     }
     if (vm->has_ev) {
@@ -277,10 +297,10 @@ static void take_answer(Powerd *pd, Vm *vm)
         memset(&vm->ev, 0, sizeof(vm->ev));
         vm->has_ev = false;
     } else if (!vm->reply) {
-        fail(vm, vm->error);
+        fail(pd, vm, vm->error);
         return;
     } else if (!vm_sample_parse(vm->reply, &s, &err)) {
-        fail(vm, error_get_pretty(err));
+        fail(pd, vm, error_get_pretty(err));
         error_free(err);
         return;
     }
@@ -289,7 +309,7 @@ static void take_answer(Powerd *pd, Vm *vm)
         pd->unit_cycles = s.cycles;
     }
     if (s.cycles != pd->unit_cycles) {
-        fail(vm, s.cycles ? "counts cycles, other VMs count nanoseconds" :
+        fail(pd, vm, s.cycles ? "counts cycles, other VMs count nanoseconds" :
              "counts nanoseconds, other VMs count cycles");
         vm_sample_clear(&s);
         return;
@@ -369,7 +389,7 @@ static void collect_libvirt(Powerd *pd, GPtrArray *waiting,
             }
         }
         if (!waiting->len ||
-            !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
+            !wait_until_or_stop(&pd->cond, &pd->lock, deadline)) {
             break;
         }
     }
@@ -415,8 +435,8 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
                 g_ptr_array_remove_index_fast(waiting, i);
             }
         }
-        left = deadline - g_get_monotonic_time();
-        if (!waiting->len || left <= 0) {
+        left = MIN(deadline - g_get_monotonic_time(), STOP_CHECK_US);
+        if (!waiting->len || left <= 0 || powerd_stop) {
             return;
         }
         for (guint i = 0; i < waiting->len; i++) {
@@ -519,7 +539,7 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
             vm = g_ptr_array_index(vms, i);
             waiting |= vm->inflight && vm->round == pd->round;
         }
-        if (!waiting || !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
+        if (!waiting || !wait_until_or_stop(&pd->cond, &pd->lock, deadline)) {
             break;
         }
     }
@@ -545,20 +565,49 @@ void poller_stop_sampling(Powerd *pd)
     GHashTableIter it;
     Vm *vm;
 
+    g_mutex_lock(&pd->lock);
+    pd->round++;                /* no answer of a round is taken now */
     g_hash_table_iter_init(&it, pd->vms);
     while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-        Error *err = NULL;
-        bool idle;
+        if (!vm->inflight && vm->mode == VM_MODE_EVENT) {
+            Job *job = g_new(Job, 1);
 
-        g_mutex_lock(&pd->lock);
-        idle = !vm->inflight && vm->mode == VM_MODE_EVENT;
-        vm->inflight = true;    /* no worker touches it any more */
-        g_mutex_unlock(&pd->lock);
-        if (idle && vm->dom) {
-            vm_libvirt_sampling(vm, 0, 0, &err);
-        } else if (idle && g_get_monotonic_time() < deadline) {
-            vm_qmp_sampling(vm, 0, 0, deadline, &err);
+            *job = (Job) { .pd = pd, .vm = vm, .action = JOB_STOP,
+                           .round = pd->round, .deadline = deadline };
+            vm->inflight = true;
+            vm->round = pd->round;
+            g_thread_pool_push(pd->pool, job, NULL);
         }
-        error_free(err);
     }
+    for (;;) {
+        bool waiting = false;
+
+        g_hash_table_iter_init(&it, pd->vms);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
+            waiting |= vm->inflight && vm->round == pd->round;
+        }
+        if (!waiting || !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
+            break;
+        }
+    }
+    g_mutex_unlock(&pd->lock);
+}
+
+bool poller_start(Powerd *pd, Error **errp)
+{
+    pd->pool = g_thread_pool_new(poller_job, pd, POWERD_WORKERS, false,
+                                 NULL);
+    if (!pd->libvirt_uri) {
+        return true;
+    }
+    /* also for the keepalive of the connections, in poll mode too */
+    if (!events_start(errp)) {
+        return false;
+    }
+    if (!pd->poll_only) {
+        pd->inbox = inbox_new(&pd->lock, &pd->cond);
+    }
+    pd->watch = lvwatch_new(pd->libvirt_uri, pd->inbox);
+    pd->lvpool = lvpool_new(pd->libvirt_uri);
+    return lvwatch_connect(pd->watch, errp) && lvpool_check(pd->lvpool, errp);
 }

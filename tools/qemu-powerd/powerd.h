@@ -12,6 +12,7 @@
 #include "events.h"
 #include "host.h"
 #include "httpd.h"
+#include "libvirt-watch.h"
 #include "state.h"
 #include "vm.h"
 
@@ -31,15 +32,18 @@ typedef struct Powerd {
     Format format;
     char *listen;
     char *state_file;
+    double state_interval_s;    /* how often it is written */
+    double state_keep_s;        /* how long a VM gone is remembered */
     char *json_log;
     FILE *json_log_file;
     HostOptions host_opts;
     GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
 
     Host host;
-    virConnectPtr conn;
+    LvWatch *watch;             /* libvirt discovery */
+    LvPool *lvpool;             /* libvirt calls to QEMUs */
     GHashTable *vms;            /* key -> Vm */
-    GThreadPool *pool;
+    GThreadPool *pool;          /* workers, POWERD_WORKERS of them */
     GMutex lock;
     GCond cond;
     uint64_t round;
@@ -57,6 +61,23 @@ typedef struct Powerd {
     AttrZoneEnergy *zone_parts_j;
 } Powerd;
 
+/*
+ * Workers that ask VMs: a hung QMP VM holds one for a timeout once, a
+ * hung libvirt VM one until its QEMU runs again (libvirt's calls have no
+ * deadline); libvirt-pool.h bounds those at 64.
+ */
+#define POWERD_WORKERS 96
+
+/* Set by SIGINT and SIGTERM: every wait of a round ends soon after. */
+extern volatile sig_atomic_t powerd_stop;
+
+/*
+ * Start the workers and, with --libvirt, the libvirt event loop, the
+ * discovery thread and the connection pool (connecting once, so that an
+ * unreachable libvirt is found now).
+ */
+bool poller_start(Powerd *pd, Error **errp);
+
 /* The interval in QEMU's unit, and in microseconds. */
 unsigned poller_interval_ms(Powerd *pd);
 int64_t poller_step_us(Powerd *pd);
@@ -70,7 +91,10 @@ int64_t poller_step_us(Powerd *pd);
 GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp);
 void poller_job(gpointer data, gpointer opaque);
 
-/* Leave no VM pushing samples to nobody, until its lease ends. */
+/*
+ * Leave no VM pushing samples to nobody, until its lease ends: ask each
+ * in event mode to stop, waiting a second at most in all.
+ */
 void poller_stop_sampling(Powerd *pd);
 
 #endif

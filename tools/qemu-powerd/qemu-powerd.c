@@ -37,11 +37,10 @@ enum {
  * write to a full stdout pipe.
  */
 static sigset_t stop_signals;
-static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
 {
-    stop_requested = 1;
+    powerd_stop = 1;
 }
 
 static void die(int code, Error *err)
@@ -529,18 +528,8 @@ static void setup(Powerd *pd)
             pd->zone_energy_j[z] = j ? *j : 0;
         }
     }
-    if (pd->libvirt_uri) {
-        if (!pd->poll_only) {
-            if (!events_start(&err)) {
-                die(EXIT_NO_LIBVIRT, err);
-            }
-            pd->inbox = inbox_new(&pd->lock, &pd->cond);
-        }
-        pd->conn = vm_libvirt_open(pd->libvirt_uri, &err);
-        if (!pd->conn ||
-            (pd->inbox && !inbox_watch(pd->inbox, pd->conn, &err))) {
-            die(EXIT_NO_LIBVIRT, err);
-        }
+    if (!poller_start(pd, &err)) {
+        die(EXIT_NO_LIBVIRT, err);
     }
     if (pd->json_log) {
         pd->json_log_file = fopen(pd->json_log, "ae");
@@ -556,7 +545,6 @@ static void setup(Powerd *pd)
             die(EXIT_BAD_OPTIONS, err);
         }
     }
-    pd->pool = g_thread_pool_new(poller_job, pd, -1, false, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -575,7 +563,7 @@ static int64_t first_round(Powerd *pd)
 /* Sleep until @when (monotonic microseconds), or SIGINT or SIGTERM. */
 static void wait_until(int64_t when)
 {
-    while (!stop_requested) {
+    while (!powerd_stop) {
         int64_t left = when - g_get_monotonic_time();
         struct timespec ts = {
             .tv_sec = left / G_USEC_PER_SEC,
@@ -635,7 +623,7 @@ int main(int argc, char **argv)
 
     next = pd.once ? g_get_monotonic_time() : first_round(&pd);
     wait_until(next);
-    while (!stop_requested) {
+    while (!powerd_stop) {
         HostSample hs = { 0 };
         Error *err = NULL;
         g_autoptr(GPtrArray) vms = poller_round(&pd, &hs, &err);

@@ -41,9 +41,7 @@ Vm *vm_new(const char *key, size_t nzones)
 void vm_free(Vm *vm)
 {
     vm_qmp_disconnect(vm);
-    if (vm->dom) {
-        virDomainFree(vm->dom);
-    }
+    lvpool_unbind(&vm->lv);
     vm_sample_clear(&vm->prev);
     vm_sample_clear(&vm->ev);
     g_string_free(vm->inbuf, true);
@@ -54,7 +52,9 @@ void vm_free(Vm *vm)
     g_free(vm->reply);
     g_free(vm->error);
     g_free(vm->qmp_name);
+    g_free(vm->qmp_uuid);
     g_free(vm->answer_name);
+    g_free(vm->answer_uuid);
     g_free(vm->event);
     g_free(vm->status_error);
     g_free(vm->watts);
@@ -125,8 +125,10 @@ static char *command(Vm *vm, const char *cmd, const char *args,
                                             args ? args : "", args ? ", " : "",
                                             id);
 
-    if (qemu_write_full(vm->fd, line, strlen(line)) != strlen(line)) {
-        error_setg_errno(errp, errno, "Could not send %s", cmd);
+    /* a few bytes: a socket that cannot take them is not being read */
+    if (send(vm->fd, line, strlen(line), MSG_NOSIGNAL) != strlen(line)) {
+        error_setg_errno(errp, errno == EAGAIN ? ETIMEDOUT : errno,
+                         "Could not send %s", cmd);
         return NULL;
     }
     for (;;) {
@@ -154,58 +156,120 @@ static char *command(Vm *vm, const char *cmd, const char *args,
     }
 }
 
-static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
+/* The "return" member of @reply's object, or NULL; unref @*obj after. */
+static QDict *reply_return(const char *reply, QObject **obj)
+{
+    QDict *d;
+
+    *obj = qobject_from_json(reply, NULL);
+    d = qobject_to(QDict, *obj);
+    return d ? qdict_get_qdict(d, "return") : NULL;
+}
+
+/*
+ * Connect without waiting: a QEMU that does not accept (stopped, or
+ * hung) fills its listen backlog, and a blocking connect() would then
+ * wait for as long as QEMU does.
+ */
+static bool connect_socket(Vm *vm, Error **errp)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    g_autofree char *greeting = NULL, *caps = NULL, *name = NULL;
-    QObject *obj;
-    QDict *ret;
 
     if (strlen(vm->socket_path) >= sizeof(addr.sun_path)) {
         error_setg(errp, "Socket path too long");
         return false;
     }
     strcpy(addr.sun_path, vm->socket_path);
-    vm->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    vm->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (vm->fd < 0 ||
         connect(vm->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        error_setg_errno(errp, errno, "Could not connect to '%s'",
-                         vm->socket_path);
+        if (errno == EAGAIN) {
+            error_setg(errp, "QEMU does not accept connections on '%s'",
+                       vm->socket_path);
+        } else {
+            error_setg_errno(errp, errno, "Could not connect to '%s'",
+                             vm->socket_path);
+        }
         vm_qmp_disconnect(vm);
         return false;
     }
-    greeting = read_line(vm, deadline, errp);
+    return true;
+}
+
+/*
+ * How long to wait for @vm's greeting: the round's deadline, or
+ * VM_STALLED_WAIT_US if its last call went unanswered.
+ */
+static int64_t call_deadline(Vm *vm, int64_t deadline)
+{
+    if (vm->stalled_since) {
+        return MIN(deadline, g_get_monotonic_time() + VM_STALLED_WAIT_US);
+    }
+    return deadline;
+}
+
+static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
+{
+    g_autofree char *greeting = NULL, *caps = NULL, *name = NULL;
+    g_autofree char *uuid = NULL;
+    const char *s;
+    QObject *obj;
+    QDict *ret;
+
+    if (!connect_socket(vm, errp)) {
+        return false;
+    }
+    /* a QEMU that is alive greets at once */
+    greeting = read_line(vm, call_deadline(vm, deadline), errp);
     caps = greeting ?
         command(vm, "qmp_capabilities", NULL, deadline, errp) : NULL;
     name = caps ? command(vm, "query-name", NULL, deadline, errp) : NULL;
-    if (!name) {
+    uuid = name ? command(vm, "query-uuid", NULL, deadline, errp) : NULL;
+    if (!uuid) {
         error_prepend(errp, "QMP handshake with '%s': ", vm->socket_path);
         vm_qmp_disconnect(vm);
         return false;
     }
-    obj = qobject_from_json(name, NULL);
-    ret = qobject_to(QDict, obj) ?
-        qdict_get_qdict(qobject_to(QDict, obj), "return") : NULL;
+    ret = reply_return(name, &obj);
+    s = ret ? qdict_get_try_str(ret, "name") : NULL;
     g_free(vm->qmp_name);
-    vm->qmp_name = g_strdup(ret && qdict_get_try_str(ret, "name") ?
-                            qdict_get_try_str(ret, "name") :
-                            vm->socket_path);
+    vm->qmp_name = g_strdup(s ? s : vm->socket_path);
+    qobject_unref(obj);
+
+    /* without -uuid QEMU has the nil UUID: that tells no VM apart */
+    ret = reply_return(uuid, &obj);
+    s = ret ? qdict_get_try_str(ret, "UUID") : NULL;
+    g_free(vm->qmp_uuid);
+    vm->qmp_uuid = g_strdup(s && strspn(s, "0-") != strlen(s) ? s : "");
     qobject_unref(obj);
     return true;
 }
 
+/* After a call: note whether @vm answered, for call_deadline(). */
+static void note_answer(Vm *vm, bool answered, Error **errp)
+{
+    if (answered) {
+        vm->stalled_since = 0;
+        return;
+    }
+    /* a late answer would come out of step: start afresh next time */
+    vm_qmp_disconnect(vm);
+    if (!vm->stalled_since) {
+        vm->stalled_since = g_get_monotonic_time();
+    } else if (errp && *errp) {
+        error_prepend(errp, "Unanswered for %.0f s: ",
+                      (g_get_monotonic_time() - vm->stalled_since) / 1e6);
+    }
+}
+
 char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp)
 {
-    char *reply;
+    char *reply = NULL;
 
-    if (vm->fd < 0 && !connect_vm(vm, deadline, errp)) {
-        return NULL;
+    if (vm->fd >= 0 || connect_vm(vm, deadline, errp)) {
+        reply = command(vm, "query-power", NULL, deadline, errp);
     }
-    reply = command(vm, "query-power", NULL, deadline, errp);
-    if (!reply) {
-        /* a late answer would come out of step: start afresh next time */
-        vm_qmp_disconnect(vm);
-    }
+    note_answer(vm, reply != NULL, errp);
     return reply;
 }
 
@@ -247,15 +311,11 @@ VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
     g_autofree char *args = sampling_args(interval_ms, lease_ms);
     g_autofree char *reply = NULL;
 
-    if (vm->fd < 0 && !connect_vm(vm, deadline, errp)) {
-        return VM_SAMPLING_FAILED;
+    if (vm->fd >= 0 || connect_vm(vm, deadline, errp)) {
+        reply = command(vm, "set-power-sampling", args, deadline, errp);
     }
-    reply = command(vm, "set-power-sampling", args, deadline, errp);
-    if (!reply) {
-        vm_qmp_disconnect(vm);
-        return VM_SAMPLING_FAILED;
-    }
-    return sampling_result(reply, errp);
+    note_answer(vm, reply != NULL, errp);
+    return reply ? sampling_result(reply, errp) : VM_SAMPLING_FAILED;
 }
 
 bool vm_qmp_drain(Vm *vm, Error **errp)
@@ -306,74 +366,42 @@ static void libvirt_error(Error **errp, const char *what)
     error_setg(errp, "%s: %s", what, msg ? msg : "unknown libvirt error");
 }
 
-virConnectPtr vm_libvirt_open(const char *uri, Error **errp)
+/*
+ * Send @cmd to @vm's QEMU through libvirt; the reply, or NULL.  libvirt
+ * hands QEMU's error replies back as they are.
+ */
+static char *libvirt_command(Vm *vm, LvPool *pool, const char *cmd,
+                             Error **errp)
 {
-    virConnectPtr conn = virConnectOpen(uri);
+    virDomainPtr dom = lvpool_begin(pool, &vm->lv, vm->uuid, errp);
+    char *result = NULL;
+    bool ok;
 
-    if (!conn) {
-        libvirt_error(errp, "Could not connect to libvirt");
-    }
-    return conn;
-}
-
-GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp)
-{
-    GPtrArray *vms = g_ptr_array_new();
-    virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(conn, &doms,
-                                     VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-
-    if (n < 0) {
-        libvirt_error(errp, "Could not list libvirt domains");
-        g_ptr_array_free(vms, true);
+    if (!dom) {
         return NULL;
     }
-    for (int i = 0; i < n; i++) {
-        char uuid[VIR_UUID_STRING_BUFLEN];
-        const char *name = virDomainGetName(doms[i]);
-        Vm *vm;
-
-        if (!name || virDomainGetUUIDString(doms[i], uuid) < 0) {
-            virDomainFree(doms[i]);     /* went away meanwhile */
-            continue;
-        }
-        vm = vm_new(uuid, nzones);
-        vm->name = g_strdup(name);
-        g_free(vm->uuid);
-        vm->uuid = g_strdup(uuid);
-        vm->dom = doms[i];
-        g_ptr_array_add(vms, vm);
+    ok = virDomainQemuMonitorCommand(dom, cmd, &result, 0) == 0;
+    if (!ok) {
+        libvirt_error(errp, "libvirt");
     }
-    free(doms);
-    return vms;
+    lvpool_end(&vm->lv, !ok);
+    return result;
 }
 
-VmSampling vm_libvirt_sampling(Vm *vm, unsigned interval_ms,
+VmSampling vm_libvirt_sampling(Vm *vm, LvPool *pool, unsigned interval_ms,
                                unsigned lease_ms, Error **errp)
 {
     g_autofree char *args = sampling_args(interval_ms, lease_ms);
     g_autofree char *cmd = g_strdup_printf("{\"execute\": "
                                            "\"set-power-sampling\", "
                                            "\"arguments\": %s}", args);
-    g_autofree char *result = NULL;
+    g_autofree char *result = libvirt_command(vm, pool, cmd, errp);
 
-    /* libvirt hands QEMU's error replies back as they are */
-    if (virDomainQemuMonitorCommand(vm->dom, cmd, &result, 0) < 0) {
-        libvirt_error(errp, "libvirt");
-        return VM_SAMPLING_FAILED;
-    }
-    return sampling_result(result, errp);
+    return result ? sampling_result(result, errp) : VM_SAMPLING_FAILED;
 }
 
-char *vm_libvirt_query(Vm *vm, Error **errp)
+char *vm_libvirt_query(Vm *vm, LvPool *pool, Error **errp)
 {
-    char *result = NULL;
-
-    if (virDomainQemuMonitorCommand(vm->dom,
-                                    "{\"execute\": \"query-power\"}",
-                                    &result, 0) < 0) {
-        libvirt_error(errp, "libvirt");
-        return NULL;
-    }
-    return result;
+    return libvirt_command(vm, pool, "{\"execute\": \"query-power\"}",
+                           errp);
 }

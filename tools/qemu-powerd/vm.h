@@ -8,10 +8,8 @@
 #ifndef QEMU_POWERD_VM_H
 #define QEMU_POWERD_VM_H
 
+#include "libvirt-pool.h"
 #include "sample.h"
-
-typedef struct _virConnect *virConnectPtr;
-typedef struct _virDomain *virDomainPtr;
 
 typedef enum VmStatus {
     VM_NEW,                     /* no interval to measure yet */
@@ -43,10 +41,13 @@ typedef struct Vm {
     int fd;                     /* QMP connection, -1: not connected */
     GString *inbuf;
     uint64_t next_id;
-    virDomainPtr dom;           /* libvirt */
+    int64_t stalled_since;      /* QMP: last call went unanswered */
+    bool libvirt;               /* reached through libvirt, by uuid */
+    LvBinding lv;
 
     /* only the worker that polls the VM touches these */
     char *qmp_name;             /* -name from query-name */
+    char *qmp_uuid;             /* from query-uuid, "" if QEMU has none */
 
     /* shared under the poller's lock */
     bool inflight;
@@ -55,6 +56,7 @@ typedef struct Vm {
     char *reply;                /* raw reply of the current round */
     char *error;                /* or why there is none */
     char *answer_name;          /* the VM's name as QMP told it */
+    char *answer_uuid;          /* and its uuid */
 
     bool present;               /* found by the last discovery */
 
@@ -93,7 +95,12 @@ void vm_free(Vm *vm);
 /*
  * Ask @vm for query-power, answering by @deadline (g_get_monotonic_time
  * microseconds).  Runs in a worker thread.  Returns the reply line.
+ * Connecting never blocks; a QEMU that left the last call unanswered is
+ * given VM_STALLED_WAIT_US at most to greet on a new connection, so that
+ * a hung QEMU holds a worker for one timeout only.
  */
+#define VM_STALLED_WAIT_US (50 * 1000)
+
 char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp);
 
 /*
@@ -109,12 +116,9 @@ VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
  */
 bool vm_qmp_drain(Vm *vm, Error **errp);
 
-/* libvirt */
-virConnectPtr vm_libvirt_open(const char *uri, Error **errp);
-/* The running domains as new Vms (key: UUID) without measurements. */
-GPtrArray *vm_libvirt_list(virConnectPtr conn, size_t nzones, Error **errp);
-char *vm_libvirt_query(Vm *vm, Error **errp);
-VmSampling vm_libvirt_sampling(Vm *vm, unsigned interval_ms,
+/* libvirt, over a connection of @pool; no deadline can end these */
+char *vm_libvirt_query(Vm *vm, LvPool *pool, Error **errp);
+VmSampling vm_libvirt_sampling(Vm *vm, LvPool *pool, unsigned interval_ms,
                                unsigned lease_ms, Error **errp);
 
 #endif
