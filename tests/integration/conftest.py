@@ -16,6 +16,12 @@ from machines import (BUILD, Libvirtd, LinuxVM, build_guest,  # noqa: E402
                       kvm_probe)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'stress: the long set, run by make check-stress '
+        '(make check runs the others)')
+
+
 @pytest.fixture(scope='session')
 def probe():
     """The accelerator and CPU model of Linux guests here."""

@@ -14,7 +14,8 @@ import time
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILD = os.path.join(TOP, 'build')
 QEMU = os.path.join(BUILD, 'qemu-system-x86_64')
-POWERD = os.path.join(BUILD, 'qemu-powerd')
+# QEMU_POWERD: another build of qemu-powerd (to see a test fail on it)
+POWERD = os.environ.get('QEMU_POWERD', os.path.join(BUILD, 'qemu-powerd'))
 sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
 
 from qemu.machine import QEMUMachine  # noqa: E402
@@ -128,35 +129,52 @@ class TinyVM(QEMUMachine):
             self.add_args('-name', 'guest=' + name.replace(',', ',,'))
 
 
-def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
+def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices=''):
     """
-    A transient libvirt domain booting the Linux guest with @work, its
-    serial console written to the file @console, our QEMU its emulator.
+    A transient libvirt domain of our QEMU, with the probe's accelerator
+    and CPU model: the one builder of every test's and benchmark's XML.
     """
-    kernel, initrd = guest
     return """<domain type='%s'>
   <name>%s</name>
   <memory unit='MiB'>%d</memory>
   <vcpu>%d</vcpu>
   %s
   <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>%s</kernel>
-    <initrd>%s</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1 work=%s</cmdline>
+%s
   </os>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>%s</emulator>
-    <serial type='file'><source path='%s'/><target port='0'/></serial>
+%s
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
 </domain>
 """ % (probe['POWER_LIBVIRT_TYPE'], name, mem, vcpus,
-       probe['POWER_LIBVIRT_CPU'], kernel, initrd, work, QEMU, console)
+       probe['POWER_LIBVIRT_CPU'], os_xml, QEMU, devices)
+
+
+def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
+    """
+    The Linux guest with @work, its serial console written to the file
+    @console.
+    """
+    kernel, initrd = guest
+    return domain_xml(probe, name, """    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>%s</kernel>
+    <initrd>%s</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 work=%s</cmdline>"""
+                      % (kernel, initrd, work), vcpus, mem,
+                      "    <serial type='file'><source path='%s'/>"
+                      "<target port='0'/></serial>" % console)
+
+
+def tiny_domain_xml(probe, name, bios):
+    """A tiny guest (make_bios()) as the domain's firmware, no disk."""
+    return domain_xml(probe, name, """    <type arch='x86_64' machine='pc'>hvm</type>
+    <loader type='rom'>%s</loader>""" % bios)
 
 
 class Libvirtd:
