@@ -124,6 +124,9 @@ def conservation(obj):
         w = num(z.get('watts'), '%s watts' % name)
         idle = num(z.get('idle_watts'), '%s idle_watts' % name)
         other = num(z.get('other_watts'), '%s other_watts' % name)
+        # failed VMs' estimated part (absent before it existed)
+        other += num(z.get('unattributed_watts', 0.0),
+                     '%s unattributed_watts' % name)
         vmsum, n = 0.0, 2
         for v in vms(obj):
             vz = vm_zone(v, name)
@@ -773,7 +776,7 @@ def metric_lines(text):
 
 
 METRICS = ['qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
-           'qemu_power_vm_share', 'qemu_power_vm_up',
+           'qemu_power_vm_share_ratio', 'qemu_power_vm_up',
            'qemu_power_host_watts', 'qemu_power_host_idle_watts',
            'qemu_power_host_other_watts',
            'qemu_power_host_energy_joules_total',
@@ -807,7 +810,7 @@ def sc_metrics(a):
 
     def per_vm():
         for n in ('qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
-                  'qemu_power_vm_share', 'qemu_power_vm_up'):
+                  'qemu_power_vm_share_ratio', 'qemu_power_vm_up'):
             got = sorted({s[0].get('vm') for s in m.get(n, [])})
             if got != sorted(a.vms):
                 raise Bad('%s for VMs %s, want %s' % (n, got, a.vms))

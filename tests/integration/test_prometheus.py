@@ -88,8 +88,8 @@ def test_hostile_names(tmpdir_short):
         try:
             def hung_down():
                 t = fetch(port)
-                return t if t and 'qemu_power_vm_up{vm=%s,uuid=""} 0' \
-                    % label(HOSTILE[1]) in t else None
+                return t if t and one(series(t), 'qemu_power_vm_up',
+                                      vm=HOSTILE[1], uuid='') == 0 else None
 
             down = wait_until(hung_down, 10, 'the stopped VM is down')
             assert 'qemu_power_vm_watts{vm=%s' % label(HOSTILE[1]) \
@@ -130,3 +130,182 @@ def test_hostile_names(tmpdir_short):
         meter.stop()
         for vm in vms:
             vm.shutdown(hard=True)
+
+
+def series(text):
+    """{(name, frozenset of (label, value)): value} of a /metrics page."""
+    out = {}
+    for ln in text.splitlines():
+        if not ln or ln.startswith('#'):
+            continue
+        head, value = ln.rsplit(' ', 1)
+        name, _, rest = head.partition('{')
+        labels = []
+        rest = rest[:-1] if rest else ''
+        while rest:
+            k, _, rest = rest.partition('="')
+            v = ''
+            while not rest.startswith('"'):
+                if rest.startswith('\\'):
+                    v += {'n': '\n'}.get(rest[1], rest[1])
+                    rest = rest[2:]
+                else:
+                    v += rest[0]
+                    rest = rest[1:]
+            rest = rest[1:].lstrip(',')
+            labels.append((k, v))
+        key = (name, frozenset(labels))
+        assert key not in out, 'two series %s' % ln
+        out[key] = float(value)
+    return out
+
+
+def pick(s, name, **labels):
+    """The values of metric @name whose labels include @labels."""
+    return [v for (n, ls), v in s.items() if n == name and
+            set(labels.items()) <= set(ls)]
+
+
+def one(s, name, **labels):
+    v = pick(s, name, **labels)
+    assert len(v) == 1, (name, labels, v)
+    return v[0]
+
+
+def test_twins_and_health(tmpdir_short):
+    """
+    Two QMP VMs with one -name (and no uuid): each has its own series,
+    told apart by the socket label, and promtool passes.  Against the
+    meter: the node's idle and active energy counters, the VMs' work
+    ratio; a stopped VM: no watts, its errors counted, its data's age
+    shown, its part unattributed rather than other.
+    """
+    probe = kvm_probe()
+    root = os.path.join(tmpdir_short, 'sys')
+    meter = Meter(root).start()
+    socks = [os.path.join(tmpdir_short, 'twin%d.qmp' % i) for i in range(2)]
+    vms = []
+    try:
+        for i, sock in enumerate(socks):
+            vm = TinyVM(probe, tmpdir_short, 'twin', 'spin' if i == 0 else
+                        'halt', args=('-qmp',
+                                      'unix:%s,server=on,wait=off' % sock))
+            vm.launch()
+            vms.append(vm)
+            meter.track(sock, vm.get_pid())
+        port = free_port()
+        d = subprocess.Popen([POWERD, '--qmp',
+                              os.path.join(tmpdir_short, 'twin*.qmp'),
+                              '--sysfs-root', root, '--energy-source',
+                              'powercap', '--idle-watts', str(meter.idle),
+                              '--interval', '0.5', '--format', 'json',
+                              '--listen', '127.0.0.1:%d' % port,
+                              '--count', '60'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+
+        def both_measured():
+            t = fetch(port)
+            return t if t and t.count('qemu_power_vm_watts{') == 2 else None
+
+        first = wait_until(both_measured, 20, 'both twins measured')
+        check = subprocess.run(['promtool', 'check', 'metrics'], input=first,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        s1 = series(first)
+        for sock in socks:
+            one(s1, 'qemu_power_vm_up', vm='twin', uuid='', socket=sock)
+            one(s1, 'qemu_power_vm_share_ratio', vm='twin', socket=sock)
+            one(s1, 'qemu_power_vm_errors_total', socket=sock)
+        assert not pick(s1, 'qemu_power_vm_share')     # the old name
+
+        # Ten seconds later: the node's counters against the meter.
+        t1 = one(s1, 'qemu_power_last_update_timestamp_seconds')
+        time.sleep(10)     # the span to measure over, not a wait for a state
+        s2 = series(fetch(port))
+        t2 = one(s2, 'qemu_power_last_update_timestamp_seconds')
+        wait_until(lambda: meter.host.t[-1] > t2, 2, 'the meter past t2')
+        idle = (one(s2, 'qemu_power_host_idle_joules_total', zone='package-0')
+                - one(s1, 'qemu_power_host_idle_joules_total',
+                      zone='package-0'))
+        active = (one(s2, 'qemu_power_host_active_joules_total',
+                      zone='package-0') -
+                  one(s1, 'qemu_power_host_active_joules_total',
+                      zone='package-0'))
+        true_active = meter.active_joules(t1, t2)
+        # the meter's idle is 10 W, given: idle energy is 10 W x time
+        assert abs(idle / (t2 - t1) - meter.idle) < 0.02 * meter.idle, idle
+        assert abs(active - true_active) < 0.05 * true_active + 1, \
+            (active, true_active)
+        # The VMs' work over the host's, against the meter's CPU times
+        # over the last interval of the page.
+        ratio = one(s2, 'qemu_power_vm_work_ratio')
+        true_ratio = sum((meter.vms[s][1].at(t2) - meter.vms[s][1].at(
+            t2 - 0.5)) for s in socks) / (meter.host.at(t2) -
+                                          meter.host.at(t2 - 0.5))
+        assert 0 < ratio <= 1.05, ratio
+        assert abs(ratio - true_ratio) < 0.15, (ratio, true_ratio)
+
+        # The busy twin stopped: no watts, errors counted, the age shown,
+        # and its part of the power unattributed, not other.
+        busy = socks[0]
+        os.kill(vms[0].get_pid(), signal.SIGSTOP)
+        try:
+            def failed_a_while():
+                t = fetch(port)
+                if not t:
+                    return None
+                s = series(t)
+                return s if one(s, 'qemu_power_vm_errors_total',
+                                socket=busy) >= 3 else None
+
+            s3 = wait_until(failed_a_while, 15, 'the stopped twin fails')
+            check = subprocess.run(['promtool', 'check', 'metrics'],
+                                   input=fetch(port), capture_output=True,
+                                   text=True)
+            assert check.returncode == 0, check.stdout + check.stderr
+        finally:
+            os.kill(vms[0].get_pid(), signal.SIGCONT)
+        assert one(s3, 'qemu_power_vm_up', socket=busy) == 0
+        assert not pick(s3, 'qemu_power_vm_watts', socket=busy)
+        assert one(s3, 'qemu_power_vm_up', socket=socks[1]) == 1
+        last_ok = one(s3, 'qemu_power_vm_last_success_timestamp_seconds',
+                      socket=busy)
+        now = one(s3, 'qemu_power_last_update_timestamp_seconds')
+        assert now - last_ok >= 1.0, (now, last_ok)       # 3 intervals
+        assert one(s3, 'qemu_power_vm_last_success_timestamp_seconds',
+                   socket=socks[1]) == now
+        un = one(s3, 'qemu_power_host_unattributed_watts', zone='package-0')
+        act = one(s3, 'qemu_power_host_active_watts', zone='package-0')
+        other = one(s3, 'qemu_power_host_other_watts', zone='package-0')
+        vm_w = sum(pick(s3, 'qemu_power_vm_watts', zone='package-0'))
+        assert un > 0, un
+        assert abs(vm_w + un + other - act) < 0.01, (vm_w, un, other, act)
+
+        out, err = d.communicate(timeout=60)
+        assert d.returncode == 0, err
+    finally:
+        meter.stop()
+        for vm in vms:
+            vm.shutdown(hard=True)
+    # The JSON lines say the same: the ratio, each VM's age and errors.
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert all('vm_work_ratio' in ln for ln in lines)
+    failed = 0
+    for ln in lines:
+        for v in ln['vms']:
+            assert v['socket'] in socks, v
+            if v['status'] == 'ok':
+                assert v['last_ok_time'] == ln['time'], v
+            elif v['status'] == 'failed':
+                failed += 1
+                assert v['last_ok_time'] < ln['time'], v
+    assert failed >= 3
+    assert [v['errors'] for v in lines[-1]['vms'] if v['socket'] == busy] \
+        >= [3]
+    for ln in lines:
+        for z in ln['host']['zones']:
+            parts = z['idle_watts'] + z['unattributed_watts'] + \
+                z['other_watts'] + sum(v['zones'][0]['watts']
+                                       for v in ln['vms'])
+            assert abs(parts - z['watts']) < 1e-6, ln

@@ -51,6 +51,16 @@ static void append_label(GString *out, const char *s)
     g_string_append_c(out, '"');
 }
 
+/* A number, or null for one that is not known (not finite). */
+static void json_number_or_null(GString *o, double v)
+{
+    if (isfinite(v)) {
+        json_append_number(o, v);
+    } else {
+        g_string_append(o, "null");
+    }
+}
+
 char *report_json(const Report *r)
 {
     GString *o = g_string_new("{\"time\": ");
@@ -71,6 +81,8 @@ char *report_json(const Report *r)
     } else {
         g_string_append(o, "null");
     }
+    g_string_append(o, ", \"vm_work_ratio\": ");
+    json_number_or_null(o, r->vm_work_ratio);
     g_string_append(o, ", \"host\": {\"activity\": ");
     json_append_number(o, r->activity);
     g_string_append(o, ", \"zones\": [");
@@ -91,10 +103,16 @@ char *report_json(const Report *r)
         json_append_number(o, rz->idle_uncertainty);
         g_string_append(o, ", \"active_watts\": ");
         json_append_number(o, rz->active_watts);
+        g_string_append(o, ", \"unattributed_watts\": ");
+        json_append_number(o, rz->unattributed_watts);
         g_string_append(o, ", \"other_watts\": ");
         json_append_number(o, rz->other_watts);
         g_string_append(o, ", \"energy_joules\": ");
         json_append_number(o, rz->energy_j);
+        g_string_append(o, ", \"idle_energy_joules\": ");
+        json_append_number(o, rz->idle_energy_j);
+        g_string_append(o, ", \"active_energy_joules\": ");
+        json_append_number(o, rz->active_energy_j);
         g_string_append(o, "}");
     }
     g_string_append(o, "]}, \"vms\": [");
@@ -105,6 +123,10 @@ char *report_json(const Report *r)
         json_append_string(o, vm->name ? vm->name : vm->key);
         g_string_append(o, ", \"uuid\": ");
         json_append_string(o, vm->uuid);
+        if (vm->socket_path) {
+            g_string_append(o, ", \"socket\": ");
+            json_append_string(o, vm->socket_path);
+        }
         g_string_append(o, ", \"status\": ");
         json_append_string(o, vm_status_name(vm->status));
         g_string_append(o, ", \"mode\": ");
@@ -117,6 +139,9 @@ char *report_json(const Report *r)
             g_string_append(o, ", \"counter_source\": ");
             json_append_string(o, vm->prev.source);
         }
+        g_string_append(o, ", \"last_ok_time\": ");
+        json_number_or_null(o, vm->last_ok_time > 0 ? vm->last_ok_time : NAN);
+        g_string_append_printf(o, ", \"errors\": %" PRIu64, vm->errors);
         g_string_append(o, ", \"share\": ");
         json_append_number(o, vm->share);
         g_string_append(o, ", \"zones\": [");
@@ -138,9 +163,14 @@ char *report_json(const Report *r)
 char *report_table(const Report *r)
 {
     GString *o = g_string_new("");
+    char ratio[32] = "-";
 
+    if (isfinite(r->vm_work_ratio)) {
+        g_snprintf(ratio, sizeof(ratio), "%.3f", r->vm_work_ratio);
+    }
     g_string_append_printf(o, "energy: %s%s   counters: %s   interval: "
-                           "%.2f s   host activity: %.2f %s\n",
+                           "%.2f s   host activity: %.2f %s   "
+                           "VMs' work / host's: %s\n",
                            r->energy_source,
                            r->estimated ? " (ESTIMATE, no RAPL)" : "",
                            r->counter_unit ? r->counter_unit : "-",
@@ -150,15 +180,17 @@ char *report_table(const Report *r)
                            r->activity / 1e9 : r->activity,
                            r->counter_unit &&
                            !strcmp(r->counter_unit, "cycles") ?
-                           "Gcycles/s" : "CPUs");
+                           "Gcycles/s" : "CPUs", ratio);
     for (size_t z = 0; z < r->nzones; z++) {
         const ReportZone *rz = &r->zones[z];
 
         g_string_append_printf(o, "%-12s %8.2f W = idle %.2f W (%s) + VMs "
-                               "%.2f W + other %.2f W   (%.1f J)\n",
+                               "%.2f W + unattributed %.2f W + other %.2f W"
+                               "   (%.1f J)\n",
                                rz->name, rz->watts, rz->idle_watts,
                                rz->idle_method,
-                               rz->active_watts - rz->other_watts,
+                               rz->active_watts - rz->unattributed_watts -
+                               rz->other_watts, rz->unattributed_watts,
                                rz->other_watts, rz->energy_j);
     }
     g_string_append_printf(o, "\n%-20s %-7s %7s", "VM", "STATUS", "SHARE");
@@ -219,12 +251,21 @@ static void metric_head(GString *o, const char *name, const char *type,
                            name, type);
 }
 
+/*
+ * Two QMP VMs may have the same -name and no uuid (or the same one): the
+ * socket, unique by construction, tells their series apart.  Every QMP VM
+ * has it, so that a VM's series do not change when a twin appears.
+ */
 static void vm_labels(GString *o, const Vm *vm)
 {
     g_string_append(o, "{vm=");
     append_label(o, vm->name ? vm->name : vm->key);
     g_string_append(o, ",uuid=");
     append_label(o, vm->uuid);
+    if (vm->socket_path) {
+        g_string_append(o, ",socket=");
+        append_label(o, vm->socket_path);
+    }
 }
 
 static double vm_up(const Vm *vm)
@@ -237,14 +278,39 @@ static double vm_share(const Vm *vm)
     return vm->share;
 }
 
-/* A gauge with one value per VM. */
-static void vm_gauge(GString *o, const Report *r, const char *name,
-                     const char *help, double (*value)(const Vm *))
+/* Never measured: no series rather than 1970. */
+static double vm_last_ok(const Vm *vm)
 {
-    metric_head(o, name, "gauge", help);
+    return vm->last_ok_time > 0 ? vm->last_ok_time : NAN;
+}
+
+static double vm_errors(const Vm *vm)
+{
+    return vm->errors;
+}
+
+/* A number as the text format writes it: NaN is a value there. */
+static void metric_value(GString *o, double v)
+{
+    if (isnan(v)) {
+        g_string_append(o, "NaN");
+    } else {
+        json_append_number(o, v);
+    }
+}
+
+/* One value per VM; a VM whose value is NaN has no series. */
+static void vm_metric(GString *o, const Report *r, const char *name,
+                      const char *type, const char *help,
+                      double (*value)(const Vm *))
+{
+    metric_head(o, name, type, help);
     for (guint i = 0; i < r->vms->len; i++) {
         const Vm *vm = g_ptr_array_index(r->vms, i);
 
+        if (isnan(value(vm))) {
+            continue;
+        }
         g_string_append(o, name);
         vm_labels(o, vm);
         g_string_append(o, "} ");
@@ -264,12 +330,24 @@ char *report_metrics(const Report *r)
           offsetof(ReportZone, watts) },
         { "qemu_power_host_idle_watts", "gauge", "Idle power of the zone.",
           offsetof(ReportZone, idle_watts) },
+        { "qemu_power_host_active_watts", "gauge",
+          "Power of the zone above its idle power.",
+          offsetof(ReportZone, active_watts) },
         { "qemu_power_host_other_watts", "gauge",
           "Active power of the zone used outside the VMs.",
           offsetof(ReportZone, other_watts) },
+        { "qemu_power_host_unattributed_watts", "gauge",
+          "Active power estimated to be of VMs that were not measured.",
+          offsetof(ReportZone, unattributed_watts) },
         { "qemu_power_host_energy_joules_total", "counter",
           "Energy of the zone since qemu-powerd started.",
           offsetof(ReportZone, energy_j) },
+        { "qemu_power_host_idle_joules_total", "counter",
+          "Idle energy of the zone since qemu-powerd started.",
+          offsetof(ReportZone, idle_energy_j) },
+        { "qemu_power_host_active_joules_total", "counter",
+          "Active energy of the zone since qemu-powerd started.",
+          offsetof(ReportZone, active_energy_j) },
     };
 
     metric_head(o, "qemu_power_info", "gauge",
@@ -306,16 +384,28 @@ char *report_metrics(const Report *r)
     json_append_number(o, r->time);
     g_string_append_c(o, '\n');
 
+    metric_head(o, "qemu_power_vm_work_ratio", "gauge",
+                "The measured VMs' work over the host's in the last interval "
+                "(above 1: shares scaled down to fit; NaN: no host work).");
+    g_string_append(o, "qemu_power_vm_work_ratio ");
+    metric_value(o, r->vm_work_ratio);
+    g_string_append_c(o, '\n');
+
     metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
                 "How long the last poll of all VMs took.");
     g_string_append(o, "qemu_power_poll_duration_seconds ");
     json_append_number(o, r->poll_s);
     g_string_append_c(o, '\n');
 
-    vm_gauge(o, r, "qemu_power_vm_up", "1 if the VM answered the last poll.",
-             vm_up);
-    vm_gauge(o, r, "qemu_power_vm_share", "The VM's share of the host's work.",
-             vm_share);
+    vm_metric(o, r, "qemu_power_vm_up", "gauge",
+              "1 if the VM answered the last poll.", vm_up);
+    vm_metric(o, r, "qemu_power_vm_share_ratio", "gauge",
+              "The VM's share of the host's work.", vm_share);
+    vm_metric(o, r, "qemu_power_vm_last_success_timestamp_seconds", "gauge",
+              "Unix time of the last interval the VM was measured in.",
+              vm_last_ok);
+    vm_metric(o, r, "qemu_power_vm_errors_total", "counter",
+              "Intervals the VM was not measured in.", vm_errors);
     for (int energy = 0; energy < 2; energy++) {
         const char *name = energy ? "qemu_power_vm_energy_joules_total" :
             "qemu_power_vm_watts";
