@@ -467,12 +467,47 @@ static void assert_file(const char *path, const char *text)
     g_assert_cmpstr(got, ==, text);
 }
 
+static double energy_of(PowerdState *st, char *key)
+{
+    double j = -1;
+
+    g_assert_true(state_get_energy(st, key, &j));
+    g_free(key);
+    return j;
+}
+
+/* An idle window from P = 12 W + 40 W x u, wrapped round once. */
+static IdleModel *known_idle_window(void)
+{
+    IdleModel *m = g_new0(IdleModel, 1);
+
+    for (int i = 0; i < IDLE_WINDOW + 123; i++) {
+        double u = (i % 17) / 16.0;
+
+        idle_model_add(m, u, 12 + 40 * u + (i % 3 - 1) * 0.25 * u);
+    }
+    return m;
+}
+
+/* Point @i of @m, oldest first. */
+static void idle_point(const IdleModel *m, size_t i, double *u, double *p)
+{
+    size_t k = (m->next + IDLE_WINDOW - m->n + i) % IDLE_WINDOW;
+
+    *u = m->u[k];
+    *p = m->p[k];
+}
+
 static void test_state(void)
 {
     g_autofree char *dir = g_dir_make_tmp("powerd-XXXXXX", NULL);
     g_autofree char *path = g_build_filename(dir, "state", NULL);
     g_autofree char *tmp = g_strdup_printf("%s.tmp", path);
     g_autofree char *aside = g_strdup_printf("%s.corrupt", path);
+    g_autofree IdleModel *window = known_idle_window();
+    g_autofree IdleModel *back = g_new0(IdleModel, 1);
+    g_autofree char *text = NULL;
+    g_autoptr(GString) many = g_string_new("");
     /* what tenants may call their VMs, and one VM named like the host */
     static const char *const names[] = {
         "busy", "tab\there", "quote\"back\\slash", "new\nline",
@@ -481,7 +516,7 @@ static void test_state(void)
     static const char *const bad[] = {
         "garbage\n",
         "busy\t\tpackage-0\t-3\n",
-        "{\"qemu-powerd-state\": 2, \"energy\": []}",
+        "{\"qemu-powerd-state\": 3, \"energy\": [], \"idle\": []}",
         "{\"qemu-powerd-state\": 1, \"energy\": [[\"vm\", \"a\", \"\", "
         "\"package-0\"]]}",
         "{\"qemu-powerd-state\": 1, \"energy\": [[\"vm\", \"a\", \"\", "
@@ -489,65 +524,156 @@ static void test_state(void)
         "{\"qemu-powerd-state\": 1, \"energy\": [[\"guest\", \"a\", "
         "\"\", \"package-0\", 1]]}",
         "{\"qemu-powerd-state\": 1, \"energy\": [",
+        /* version 2: a last-seen time on every row, and the idle windows */
+        "{\"qemu-powerd-state\": 2, \"energy\": [[\"vm\", \"a\", \"\", "
+        "\"package-0\", 1]], \"idle\": []}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [[\"vm\", \"a\", \"\", "
+        "\"package-0\", 1, 1.5]], \"idle\": []}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [[\"vm\", \"a\", \"\", "
+        "\"package-0\", 1, -7]], \"idle\": []}",
+        "{\"qemu-powerd-state\": 2, \"energy\": []}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [], \"idle\": "
+        "[[\"package-0\", [[0.5, 30], [1.5, 60]]]]}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [], \"idle\": "
+        "[[\"package-0\", [[0.5, -30]]]]}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [], \"idle\": "
+        "[[\"package-0\", [[0.5]]]]}",
+        "{\"qemu-powerd-state\": 2, \"energy\": [], \"idle\": "
+        "[[\"package-0\"]]}",
+        NULL,                   /* a window longer than IDLE_WINDOW */
     };
     PowerdState *st;
-    double *j;
+    IdleEstimate e0, e1;
+    struct stat sb;
+    double u0, p0, u1, p1;
 
     /* no file: empty state */
-    st = state_load(path, &error_abort);
-    g_assert_cmpuint(g_hash_table_size(st), ==, 0);
-    for (int i = 0; i < ARRAY_SIZE(names); i++) {
-        j = g_new(double, 1);
-        *j = 1000.0 + i + 0.5678901234;
-        g_hash_table_insert(st, state_vm_key(names[i], "", "package-0"), j);
-    }
-    j = g_new(double, 1);
-    *j = 2;
-    g_hash_table_insert(st, state_host_key("package-0"), j);
-    g_assert_true(state_save(path, st, &error_abort));
-    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
-    g_hash_table_destroy(st);
-
-    /* every name comes back with its own energy; the host keeps its own */
-    st = state_load(path, &error_abort);
-    g_assert_cmpuint(g_hash_table_size(st), ==, ARRAY_SIZE(names) + 1);
+    st = state_load(path, 1000, &error_abort);
+    g_assert_cmpuint(state_count(st), ==, 0);
+    g_assert_false(state_get_idle(st, "package-0", back));
     for (int i = 0; i < ARRAY_SIZE(names); i++) {
         g_autofree char *key = state_vm_key(names[i], "", "package-0");
 
-        j = g_hash_table_lookup(st, key);
-        g_assert_nonnull(j);
-        g_assert_cmpfloat(*j, ==, 1000.0 + i + 0.5678901234);
+        state_set_energy(st, key, 1000.0 + i + 0.5678901234, 5000 + i);
     }
     {
         g_autofree char *key = state_host_key("package-0");
 
-        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, key), ==, 2);
+        state_set_energy(st, key, 2, 5000);
     }
-    g_hash_table_destroy(st);
+    state_set_idle(st, "package-0", window);
+    g_assert_true(state_save(path, st, &error_abort));
+    g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+    state_free(st);
+
+    /* the tenants' names are for the owner's eyes only */
+    g_assert_cmpint(stat(path, &sb), ==, 0);
+    g_assert_cmpint(sb.st_mode & 0777, ==, 0600);
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_assert_true(g_str_has_prefix(text, "{\"qemu-powerd-state\": 2,"));
+
+    /*
+     * Every name comes back with its own energy; the host keeps its own;
+     * the idle window comes back point for point, oldest first, and
+     * gives the estimate it gave (12 W, the model it was made from).
+     */
+    st = state_load(path, 9999, &error_abort);
+    g_assert_cmpuint(state_count(st), ==, ARRAY_SIZE(names) + 1);
+    for (int i = 0; i < ARRAY_SIZE(names); i++) {
+        g_assert_cmpfloat(energy_of(st, state_vm_key(names[i], "",
+                                                     "package-0")),
+                          ==, 1000.0 + i + 0.5678901234);
+    }
+    g_assert_cmpfloat(energy_of(st, state_host_key("package-0")), ==, 2);
+    g_assert_true(state_get_idle(st, "package-0", back));
+    g_assert_false(state_get_idle(st, "dram-0", back));
+    g_assert_cmpuint(back->n, ==, IDLE_WINDOW);
+    for (size_t i = 0; i < IDLE_WINDOW; i++) {
+        idle_point(window, i, &u0, &p0);
+        idle_point(back, i, &u1, &p1);
+        g_assert_cmpfloat_with_epsilon(u0, u1, EPS);
+        g_assert_cmpfloat_with_epsilon(p0, p1, EPS);
+    }
+    e0 = idle_model_estimate(window);
+    e1 = idle_model_estimate(back);
+    g_assert_true(e1.valid);
+    g_assert_cmpfloat_with_epsilon(e1.watts, 12, 0.2);
+    g_assert_cmpfloat_with_epsilon(e1.watts, e0.watts, EPS);
+
+    /*
+     * Pruning forgets the VMs last seen before the time given (names[0]
+     * at 5000, names[1] at 5001, ...), never the host's totals.
+     */
+    g_assert_cmpuint(state_prune(st, 5000), ==, 0);
+    g_assert_cmpuint(state_prune(st, 5003), ==, 3);
+    g_assert_cmpuint(state_count(st), ==, ARRAY_SIZE(names) - 3 + 1);
+    {
+        g_autofree char *key = state_vm_key(names[2], "", "package-0");
+
+        g_assert_false(state_get_energy(st, key, &u0));
+    }
+    g_assert_cmpfloat(energy_of(st, state_vm_key(names[3], "", "package-0")),
+                      ==, 1003.5678901234);
+    g_assert_cmpuint(state_prune(st, G_MAXINT64), ==, ARRAY_SIZE(names) - 3);
+    g_assert_cmpfloat(energy_of(st, state_host_key("package-0")), ==, 2);
+    state_free(st);
+
+    /* version 1: no last-seen, which counts as seen at the load's time */
+    g_assert_true(g_file_set_contents(path, "{\"qemu-powerd-state\": 1, "
+                                      "\"energy\": [[\"vm\", \"busy\", "
+                                      "\"u-1\", \"package-0\", 12.5], "
+                                      "[\"host\", \"\", \"\", \"package-0\", "
+                                      "99]]}", -1, NULL));
+    st = state_load(path, 7000, &error_abort);
+    g_assert_cmpfloat(energy_of(st, state_vm_key("busy", "u-1", "package-0")),
+                      ==, 12.5);
+    g_assert_cmpfloat(energy_of(st, state_host_key("package-0")), ==, 99);
+    g_assert_false(state_get_idle(st, "package-0", back));
+    g_assert_cmpuint(state_prune(st, 7000), ==, 0);
+    g_assert_cmpuint(state_prune(st, 7001), ==, 1);
+    state_free(st);
 
     /* the tab-separated files of earlier versions are still read */
     g_assert_true(g_file_set_contents(path, "busy\t\tpackage-0\t12.5\n"
                                       "host\t\tpackage-0\t99\n", -1, NULL));
-    st = state_load(path, &error_abort);
-    {
-        g_autofree char *vm = state_vm_key("busy", "", "package-0");
-        g_autofree char *host = state_host_key("package-0");
-
-        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, vm), ==, 12.5);
-        g_assert_cmpfloat(*(double *)g_hash_table_lookup(st, host), ==, 99);
-    }
-    g_hash_table_destroy(st);
+    st = state_load(path, 7000, &error_abort);
+    g_assert_cmpfloat(energy_of(st, state_vm_key("busy", "", "package-0")),
+                      ==, 12.5);
+    g_assert_cmpfloat(energy_of(st, state_host_key("package-0")), ==, 99);
+    g_assert_cmpuint(state_prune(st, 7001), ==, 1);
+    state_free(st);
 
     /* damaged files are moved aside whole, never half-read */
+    g_string_append(many, "{\"qemu-powerd-state\": 2, \"energy\": [], "
+                    "\"idle\": [[\"package-0\", [[0, 10]");
+    for (int i = 0; i < IDLE_WINDOW; i++) {
+        g_string_append(many, ", [0.5, 30]");
+    }
+    g_string_append(many, "]]]}");
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
-        g_assert_true(g_file_set_contents(path, bad[i], -1, NULL));
-        st = state_load(path, &error_abort);
-        g_assert_cmpuint(g_hash_table_size(st), ==, 0);
+        const char *b = bad[i] ? bad[i] : many->str;
+
+        g_assert_true(g_file_set_contents(path, b, -1, NULL));
+        st = state_load(path, 7000, &error_abort);
+        g_assert_cmpuint(state_count(st), ==, 0);
+        g_assert_false(state_get_idle(st, "package-0", back));
         g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
-        assert_file(aside, bad[i]);
-        g_hash_table_destroy(st);
+        assert_file(aside, b);
+        state_free(st);
     }
     unlink(aside);
+
+    /* a state file that cannot be read is an error, and left alone */
+    g_assert_cmpint(mkdir(path, 0700), ==, 0);
+    {
+        Error *err = NULL;
+
+        g_assert_null(state_load(path, 7000, &err));
+        g_assert_nonnull(err);
+        error_free(err);
+    }
+    g_assert_true(g_file_test(path, G_FILE_TEST_IS_DIR));
+    rmdir(path);
     rmdir(dir);
 }
 

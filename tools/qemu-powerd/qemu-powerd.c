@@ -21,15 +21,27 @@
 #include "qapi/error.h"
 #include "qemu/timer.h"
 #include "attribution.h"
+#include "log.h"
 #include "powerd.h"
 #include "report.h"
 
+/*
+ * 1 is the operator's to fix, and a restart cannot help (the unit's
+ * RestartPreventExitStatus=1); the others may be passing (libvirtd not up
+ * yet, a disk full or read-only for a while) and are worth a restart.
+ */
 enum {
     EXIT_BAD_OPTIONS = 1,
     EXIT_NO_VM = 2,
     EXIT_NO_LIBVIRT = 3,
     EXIT_NO_ENERGY = 4,
+    EXIT_NO_FILE = 5,           /* --state-file, --json-log unusable */
 };
+
+/* --state-interval, --state-keep: defaults and limits, seconds */
+#define STATE_INTERVAL_S 60
+#define STATE_KEEP_S (31 * 86400)
+#define STATE_MAX_S (100 * 365 * 86400.0)
 
 /*
  * SIGINT and SIGTERM are blocked in the threads (a worker's poll() must
@@ -43,23 +55,30 @@ static void on_signal(int sig)
     powerd_stop = 1;
 }
 
-static void die(int code, Error *err)
+/* Also in STATUS=, so that systemctl status says why it stopped. */
+static G_NORETURN void die(int code, Error *err)
 {
-    fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+    powerd_log(LOG_ERR, "%s", error_get_pretty(err));
+    powerd_notify_status("failed: %s", error_get_pretty(err));
     error_free(err);
     exit(code);
 }
 
-static void usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void usage_error(const char *fmt, ...)
+static G_NORETURN void usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static G_NORETURN void usage_error(const char *fmt, ...)
 {
+    g_autofree char *msg = NULL;
     va_list ap;
 
-    fprintf(stderr, "qemu-powerd: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'qemu-powerd --help' for more information.\n");
+    powerd_log(LOG_ERR, "%s", msg);
+    powerd_notify_status("bad options: %s", msg);
+    /* for whoever typed it: not worth a journal entry of its own */
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "Try 'qemu-powerd --help' for more information.\n");
+    }
     exit(EXIT_BAD_OPTIONS);
 }
 
@@ -102,12 +121,26 @@ static void help(void)
 "  --format FMT           table, json or csv (default: table on a\n"
 "                         terminal, else json; one line per interval)\n"
 "  --listen ADDR:PORT     serve Prometheus metrics at /metrics\n"
-"  --state-file FILE      keep cumulative energy across restarts\n"
+"  --state-file FILE      keep cumulative energy and the idle estimate\n"
+"                         across restarts\n"
+"  --state-interval S     write FILE every S seconds (default 60, at\n"
+"                         least the interval), at exit, and after the\n"
+"                         last --count interval\n"
+"  --state-keep S         forget VMs not seen for S seconds (default 31\n"
+"                         days); S may end in s, m, h or d\n"
 "  --json-log FILE        also append each interval to FILE as JSON\n"
-"  --help, --version\n"
+"  -h, --help, --version\n"
 "\n"
-"Exit status: 0 success, 1 bad options, 2 no VM found (--once),\n"
-"3 libvirt unreachable, 4 no energy source.\n"
+"Under systemd (Type=notify): READY=1 once set up, STATUS= every\n"
+"interval, WATCHDOG=1 with WatchdogSec=, priorities in the journal.\n"
+"\n"
+"Exit status:\n"
+"  0  success (also after SIGTERM or SIGINT)\n"
+"  1  bad options (a restart cannot help)\n"
+"  2  no VM found (--once)\n"
+"  3  libvirt unreachable\n"
+"  4  no energy source\n"
+"  5  --state-file or --json-log cannot be read or written\n"
 "Documentation: docs/qemu-powerd.rst in the qemu-power sources.\n");
 }
 
@@ -123,13 +156,40 @@ static double parse_positive(const char *opt, const char *arg, double min)
     return v;
 }
 
+/* Seconds, or minutes, hours or days with a suffix m, h or d. */
+static double parse_duration(const char *opt, const char *arg, double min)
+{
+    static const struct { char suffix; double s; } units[] = {
+        { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+    };
+    char *end;
+    double v = g_ascii_strtod(arg, &end);
+    double unit = 0;
+
+    if (end != arg && !*end) {
+        unit = 1;
+    } else if (end != arg && end[0] && !end[1]) {
+        for (int i = 0; i < ARRAY_SIZE(units); i++) {
+            if (*end == units[i].suffix) {
+                unit = units[i].s;
+            }
+        }
+    }
+    v *= unit;
+    if (!unit || !isfinite(v) || v < min || v > STATE_MAX_S) {
+        usage_error("%s wants a time of at least %g seconds (a number, "
+                    "with s, m, h or d after it), not '%s'", opt, min, arg);
+    }
+    return v;
+}
+
 static void parse_options(Powerd *pd, int argc, char **argv)
 {
     enum {
         OPT_QMP = 256, OPT_LIBVIRT, OPT_INTERVAL, OPT_TIMEOUT, OPT_ONCE,
         OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
         OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION, OPT_MODE,
-        OPT_LEASE,
+        OPT_LEASE, OPT_STATE_INTERVAL, OPT_STATE_KEEP,
     };
     static const struct option longopts[] = {
         { "qmp", required_argument, NULL, OPT_QMP },
@@ -147,6 +207,8 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         { "idle-watts", required_argument, NULL, OPT_IDLE },
         { "max-watts", required_argument, NULL, OPT_MAX },
         { "state-file", required_argument, NULL, OPT_STATE },
+        { "state-interval", required_argument, NULL, OPT_STATE_INTERVAL },
+        { "state-keep", required_argument, NULL, OPT_STATE_KEEP },
         { "json-log", required_argument, NULL, OPT_JSON_LOG },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -154,7 +216,9 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    /* our messages, not getopt's: one line each, at LOG_ERR */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_QMP:
             g_ptr_array_add(pd->qmp_patterns, g_strdup(optarg));
@@ -235,8 +299,13 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             break;
         case OPT_IDLE: {
             const char *eq = strchr(optarg, '=');
-            double *w = g_new(double, 1);
+            double *w;
 
+            if (eq == optarg) {
+                usage_error("--idle-watts wants a zone name before '=', "
+                            "not '%s'", optarg);
+            }
+            w = g_new(double, 1);
             *w = parse_positive("--idle-watts", eq ? eq + 1 : optarg, 0);
             g_hash_table_insert(pd->idle_cfg,
                                 eq ? g_strndup(optarg, eq - optarg) :
@@ -251,18 +320,35 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             g_free(pd->state_file);
             pd->state_file = g_strdup(optarg);
             break;
+        case OPT_STATE_INTERVAL:
+            pd->state_interval_s = parse_duration("--state-interval", optarg,
+                                                  0.1);
+            break;
+        case OPT_STATE_KEEP:
+            /* below a minute, a VM that misses one discovery is lost */
+            pd->state_keep_s = parse_duration("--state-keep", optarg, 60);
+            break;
         case OPT_JSON_LOG:
             g_free(pd->json_log);
             pd->json_log = g_strdup(optarg);
             break;
+        case 'h':
         case OPT_HELP:
             help();
             exit(0);
         case OPT_VERSION:
-            printf("qemu-powerd (qemu-power) %s\n", QEMU_VERSION);
+            printf("qemu-powerd (qemu-power) %s\n"
+                   "systemd notification: %s\n", QEMU_VERSION,
+                   powerd_notify_available() ? "yes (libsystemd)" :
+                   "no (built without libsystemd)");
             exit(0);
+        case ':':
+            usage_error("option '%s' needs an argument", argv[optind - 1]);
         default:
-            usage_error("unknown option");
+            if (optopt) {
+                usage_error("unknown option '-%c'", optopt);
+            }
+            usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) {
@@ -284,6 +370,12 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     pd->interval_s = round(pd->interval_s * 1000) / 1000;
     if (pd->lease_s < pd->interval_s) {
         usage_error("--lease cannot be shorter than --interval");
+    }
+    if (pd->state_interval_s < pd->interval_s) {
+        usage_error("--state-interval cannot be shorter than --interval");
+    }
+    if (pd->state_keep_s < pd->state_interval_s) {
+        usage_error("--state-keep cannot be shorter than --state-interval");
     }
     /* QEMU samples at most every hour; one sample is all --once needs */
     pd->poll_only |= pd->once || pd->interval_s > 3600;
@@ -453,31 +545,56 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
     }
 }
 
-static void save_state(Powerd *pd, GPtrArray *vms)
+/*
+ * Note this interval's totals in pd->state: a VM that goes and comes back
+ * (a QEMU restarted) takes its energy from there.  The file is written
+ * less often, by write_state().
+ */
+static void remember_state(Powerd *pd, GPtrArray *vms)
 {
-    Error *err = NULL;
+    int64_t now = g_get_real_time() / G_USEC_PER_SEC;
 
     for (size_t z = 0; z < pd->host.nzones; z++) {
-        double *j = g_new(double, 1);
+        g_autofree char *host = state_host_key(pd->host.zone_names[z]);
 
-        *j = pd->zone_energy_j[z];
-        g_hash_table_insert(pd->state,
-                            state_host_key(pd->host.zone_names[z]), j);
+        state_set_energy(pd->state, host, pd->zone_energy_j[z], now);
         for (guint i = 0; i < vms->len; i++) {
             Vm *vm = g_ptr_array_index(vms, i);
+            g_autofree char *key = state_vm_key(vm->name ? vm->name : vm->key,
+                                                vm->uuid,
+                                                pd->host.zone_names[z]);
 
-            j = g_new(double, 1);
-            *j = vm->energy_j[z];
-            g_hash_table_insert(pd->state,
-                                state_vm_key(vm->name ? vm->name : vm->key,
-                                          vm->uuid, pd->host.zone_names[z]),
-                                j);
+            state_set_energy(pd->state, key, vm->energy_j[z], now);
         }
     }
-    if (!state_save(pd->state_file, pd->state, &err)) {
-        fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
-        error_free(err);
+}
+
+/*
+ * Write the state file, with the idle windows as they are now, after
+ * forgetting the VMs gone longer than --state-keep.  A failure costs a
+ * line (once a minute at most) and is tried again at the next time.
+ */
+static bool write_state(Powerd *pd)
+{
+    int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+    Error *err = NULL;
+    unsigned pruned;
+
+    for (size_t z = 0; pd->host.energy && z < pd->host.nzones; z++) {
+        state_set_idle(pd->state, pd->host.zone_names[z], &pd->idle_model[z]);
     }
+    pruned = state_prune(pd->state, now - (int64_t)pd->state_keep_s);
+    if (pruned) {
+        powerd_log(LOG_INFO, "state: forgot %u entries of VMs not seen for "
+                   "%g s (--state-keep)", pruned, pd->state_keep_s);
+    }
+    if (!state_save(pd->state_file, pd->state, &err)) {
+        powerd_log_limited(LOG_ERR, "state-write", "%s",
+                           error_get_pretty(err));
+        error_free(err);
+        return false;
+    }
+    return true;
 }
 
 static void print_report(Powerd *pd, Report *r, bool first)
@@ -507,6 +624,33 @@ static void print_report(Powerd *pd, Report *r, bool first)
     fflush(stdout);
 }
 
+/*
+ * --idle-watts ZONE=W names a zone of this host: a misspelt one would
+ * otherwise be ignored, and its zone estimated, without a word.
+ */
+static void check_idle_zones(Powerd *pd)
+{
+    g_autofree char *known = g_strjoinv(", ", pd->host.zone_names);
+    GHashTableIter it;
+    const char *zone;
+
+    g_hash_table_iter_init(&it, pd->idle_cfg);
+    while (g_hash_table_iter_next(&it, (gpointer *)&zone, NULL)) {
+        if (!*zone) {
+            continue;
+        }
+        if (!pd->host.energy) {
+            usage_error("--idle-watts %s=: with --energy-source estimate "
+                        "there are no zones; give the watts alone", zone);
+        }
+        if (!g_strv_contains((const char *const *)pd->host.zone_names,
+                             zone)) {
+            usage_error("--idle-watts: this host has no zone '%s' (its "
+                        "zones: %s)", zone, known);
+        }
+    }
+}
+
 static void setup(Powerd *pd)
 {
     Error *err = NULL;
@@ -516,16 +660,22 @@ static void setup(Powerd *pd)
     }
     pd->zone_energy_j = g_new0(double, pd->host.nzones);
     pd->idle_model = g_new0(IdleModel, pd->host.nzones);
+    check_idle_zones(pd);
     if (pd->state_file) {
-        pd->state = state_load(pd->state_file, &err);
+        pd->state = state_load(pd->state_file,
+                               g_get_real_time() / G_USEC_PER_SEC, &err);
         if (!pd->state) {
-            die(EXIT_BAD_OPTIONS, err);
+            die(EXIT_NO_FILE, err);
         }
         for (size_t z = 0; z < pd->host.nzones; z++) {
             g_autofree char *key = state_host_key(pd->host.zone_names[z]);
-            double *j = g_hash_table_lookup(pd->state, key);
 
-            pd->zone_energy_j[z] = j ? *j : 0;
+            state_get_energy(pd->state, key, &pd->zone_energy_j[z]);
+            /* the estimate is there at once, as it was at the stop */
+            if (pd->host.energy) {
+                state_get_idle(pd->state, pd->host.zone_names[z],
+                               &pd->idle_model[z]);
+            }
         }
     }
     if (!poller_start(pd, &err)) {
@@ -536,7 +686,7 @@ static void setup(Powerd *pd)
         if (!pd->json_log_file) {
             error_setg_errno(&err, errno, "Could not open '%s'",
                              pd->json_log);
-            die(EXIT_BAD_OPTIONS, err);
+            die(EXIT_NO_FILE, err);
         }
     }
     if (pd->listen) {
@@ -563,18 +713,41 @@ static int64_t first_round(Powerd *pd)
 /* Sleep until @when (monotonic microseconds), or SIGINT or SIGTERM. */
 static void wait_until(int64_t when)
 {
+    int64_t step = powerd_watchdog_step_us();
+
     while (!powerd_stop) {
         int64_t left = when - g_get_monotonic_time();
+        int64_t nap = step ? MIN(left, step) : left;
         struct timespec ts = {
-            .tv_sec = left / G_USEC_PER_SEC,
-            .tv_nsec = left % G_USEC_PER_SEC * 1000,
+            .tv_sec = nap / G_USEC_PER_SEC,
+            .tv_nsec = nap % G_USEC_PER_SEC * 1000,
         };
 
+        /* however long the interval, the watchdog hears from us */
+        powerd_watchdog();
         if (left <= 0) {
             return;
         }
         nanosleep(&ts, NULL);   /* a signal ends it early */
     }
+}
+
+/* One line for systemctl status: how the last interval went. */
+static void notify_interval(Powerd *pd, Report *r, GPtrArray *vms)
+{
+    GString *zones = g_string_new("");
+    unsigned failed = 0;
+
+    for (guint i = 0; i < vms->len; i++) {
+        failed += ((Vm *)g_ptr_array_index(vms, i))->status == VM_FAILED;
+    }
+    for (size_t z = 0; z < r->nzones && z < 3; z++) {
+        g_string_append_printf(zones, ", %s %.1f W", r->zones[z].name,
+                               r->zones[z].watts);
+    }
+    powerd_notify_status("%u VMs (%u failed)%s%s", vms->len, failed,
+                         zones->str, r->nzones > 3 ? ", ..." : "");
+    g_string_free(zones, true);
 }
 
 static void silent(void *opaque, virErrorPtr err)
@@ -594,6 +767,8 @@ int main(int argc, char **argv)
         .qmp_patterns = g_ptr_array_new_with_free_func(g_free),
         .interval_s = 1,
         .lease_s = 300,
+        .state_interval_s = STATE_INTERVAL_S,
+        .state_keep_s = STATE_KEEP_S,
         .host_opts.energy_source = HOST_ENERGY__MAX,
         .idle_cfg = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free),
@@ -601,16 +776,18 @@ int main(int argc, char **argv)
                                      (GDestroyNotify)vm_free),
     };
     struct sigaction sa = { .sa_handler = on_signal };
-    int64_t next;
+    int64_t next, state_due;
     long reports = 0;
+    int status = 0;
 
+    powerd_log_init();
     parse_options(&pd, argc, argv);
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     if (virInitialize() < 0) {
-        fprintf(stderr, "qemu-powerd: could not initialise libvirt\n");
+        powerd_log(LOG_ERR, "could not initialise libvirt");
         return EXIT_NO_LIBVIRT;
     }
     virSetErrorFunc(NULL, silent);
@@ -621,6 +798,15 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 
+    /*
+     * Ready once everything that can fail at start has been checked (the
+     * host's energy, libvirt, the state file, the listening socket), not
+     * after the first interval: that starts at the next multiple of
+     * --interval, up to an hour away, past any TimeoutStartSec=.
+     */
+    powerd_notify_ready();
+    powerd_notify_status("waiting for the first interval");
+    state_due = g_get_monotonic_time() + pd.state_interval_s * G_USEC_PER_SEC;
     next = pd.once ? g_get_monotonic_time() : first_round(&pd);
     wait_until(next);
     while (!powerd_stop) {
@@ -630,7 +816,10 @@ int main(int argc, char **argv)
 
         if (!vms) {
             /* the host could not be measured: no interval to report */
-            fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+            powerd_log_limited(LOG_ERR, "host-sample", "%s",
+                               error_get_pretty(err));
+            powerd_notify_status("the host could not be measured: %s",
+                                 error_get_pretty(err));
             error_free(err);
             pd.have_prev_host = false;
         } else if (pd.have_prev_host &&
@@ -655,7 +844,7 @@ int main(int argc, char **argv)
             };
 
             if (pd.once && !vms->len) {
-                fprintf(stderr, "qemu-powerd: no VM found\n");
+                powerd_log(LOG_ERR, "no VM found");
                 return EXIT_NO_VM;
             }
             attribute(&pd, vms, &hs, &r);
@@ -669,8 +858,17 @@ int main(int argc, char **argv)
             if (pd.httpd) {
                 httpd_set_metrics(pd.httpd, report_metrics(&r));
             }
+            notify_interval(&pd, &r, vms);
             if (pd.state) {
-                save_state(&pd, vms);
+                remember_state(&pd, vms);
+                if (g_get_monotonic_time() >= state_due) {
+                    write_state(&pd);
+                    state_due += pd.state_interval_s * G_USEC_PER_SEC;
+                    if (state_due <= g_get_monotonic_time()) {
+                        state_due = g_get_monotonic_time() +
+                            pd.state_interval_s * G_USEC_PER_SEC;
+                    }
+                }
             }
             reports++;
             if (pd.once || (pd.count && reports >= pd.count)) {
@@ -689,15 +887,20 @@ int main(int argc, char **argv)
         }
         wait_until(next);
     }
+    powerd_notify_stopping();
     poller_stop_sampling(&pd);
     httpd_stop(pd.httpd);
     fflush(stdout);
     if (pd.json_log_file) {
         fclose(pd.json_log_file);
     }
+    /* the last interval's totals, whatever --state-interval says */
+    if (pd.state && !write_state(&pd)) {
+        status = EXIT_NO_FILE;
+    }
     /*
      * A worker stuck in a hung QEMU cannot be joined: leave without
      * running exit handlers under its feet.
      */
-    _exit(0);
+    _exit(status);
 }
