@@ -406,9 +406,10 @@ sc_f() {
     start_vm "$s" f-spin spin
     start_vm "$s" f-halt halt
     sleep 0.3
+    # (a kill -9 loses what came after the last write: one interval here)
     set -- --qmp "$s/*.qmp" --format json --interval 0.5 \
         --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20 \
-        --state-file "$s/state"
+        --state-file "$s/state" --state-interval 0.5
     powerd_bg "$s/before.json" "$@"
     sleep 4
     kill -KILL "$dpid"

@@ -12,6 +12,7 @@
 #include "qemu/timer.h"
 #include "../../tools/qemu-powerd/attribution.h"
 #include "../../tools/qemu-powerd/host.h"
+#include "../../tools/qemu-powerd/log.h"
 #include "../../tools/qemu-powerd/sample.h"
 #include "../../tools/qemu-powerd/state.h"
 
@@ -678,6 +679,41 @@ static void test_state(void)
 }
 
 /*
+ * The same key once a minute at most, then with how many were held back;
+ * another key is not held back by it; a newline stays inside its line.
+ * In a subprocess, whose stderr is checked whole.
+ */
+static void test_log_limited(void)
+{
+    const int64_t s = G_USEC_PER_SEC;
+
+    if (g_test_subprocess()) {
+        powerd_log_limited_at(1000 * s, LOG_WARNING, "vm-failed:a",
+                              "VM %s failed", "a");
+        powerd_log_limited_at(1001 * s, LOG_WARNING, "vm-failed:a",
+                              "VM %s failed", "a");
+        powerd_log_limited_at(1002 * s, LOG_WARNING, "vm-failed:b",
+                              "VM %s failed", "b\nfake line");
+        powerd_log_limited_at(1059 * s, LOG_WARNING, "vm-failed:a",
+                              "VM %s failed", "a");
+        powerd_log_limited_at(1060 * s, LOG_ERR, "vm-failed:a",
+                              "VM %s failed", "a");
+        powerd_log_limited_at(1061 * s, LOG_ERR, "vm-failed:a",
+                              "VM %s failed", "a");
+        powerd_log_limited_at(1200 * s, LOG_ERR, "vm-failed:a",
+                              "VM %s failed", "a");
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, 0);
+    g_test_trap_assert_passed();
+    g_test_trap_assert_stderr(
+        "qemu-powerd: warning: VM a failed\n"
+        "qemu-powerd: warning: VM b\\x0afake line failed\n"
+        "qemu-powerd: error: VM a failed (2 similar messages suppressed)\n"
+        "qemu-powerd: error: VM a failed (1 similar message suppressed)\n");
+}
+
+/*
  * The idle estimate against data made from a known model,
  * P = 12 W + 40 W x utilisation, with noise and odd intervals.
  */
@@ -757,6 +793,7 @@ int main(int argc, char **argv)
     g_test_add_func("/powerd/proc-stat", test_proc_stat);
     g_test_add_func("/powerd/cgroup-usage", test_cgroup_usage);
     g_test_add_func("/powerd/state", test_state);
+    g_test_add_func("/powerd/log-limited", test_log_limited);
     g_test_add_func("/powerd/idle-model", test_idle_model);
     return g_test_run();
 }

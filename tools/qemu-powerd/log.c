@@ -168,23 +168,40 @@ static bool limit_pass(const char *key, int64_t now, unsigned *suppressed)
     return true;
 }
 
-void powerd_log_limited(int priority, const char *key, const char *fmt, ...)
+static void G_GNUC_PRINTF(4, 0)
+log_limited(int64_t now, int priority, const char *key, const char *fmt,
+            va_list ap)
 {
     g_autofree char *msg = NULL;
     unsigned suppressed = 0;
     bool pass;
-    va_list ap;
 
     g_mutex_lock(&log_lock);
-    pass = limit_pass(key, g_get_monotonic_time(), &suppressed);
+    pass = limit_pass(key, now, &suppressed);
     g_mutex_unlock(&log_lock);
-    if (!pass) {
-        return;
+    if (pass) {
+        msg = g_strdup_vprintf(fmt, ap);
+        write_line(priority, msg, suppressed);
     }
+}
+
+void powerd_log_limited(int priority, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    log_limited(g_get_monotonic_time(), priority, key, fmt, ap);
     va_end(ap);
-    write_line(priority, msg, suppressed);
+}
+
+void powerd_log_limited_at(int64_t now_us, int priority, const char *key,
+                           const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_limited(now_us, priority, key, fmt, ap);
+    va_end(ap);
 }
 
 bool powerd_notify_available(void)

@@ -37,6 +37,10 @@ void powerd_log(int priority, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void powerd_log_limited(int priority, const char *key, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 
+/* powerd_log_limited() as at @now_us (g_get_monotonic_time()): tests */
+void powerd_log_limited_at(int64_t now_us, int priority, const char *key,
+                           const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
 /*
  * sd_notify(3), when built with libsystemd and run by systemd
  * (NOTIFY_SOCKET); otherwise nothing happens.
