@@ -16,47 +16,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 log="$top/build/stress/check"
 mkdir -p "$log"
-passed=0
-failed=0
-status=0
+. "$top/scripts/phases.sh"
 
-phase() {
-    name=$1
-    shift
-    t0=$(date +%s)
-    echo "=== $name"
-    "$@" 2>&1 | tee "$log/$name.log"
-    rc=$(cat "$log/.rc")
-    t1=$(date +%s)
-    echo "=== $name: $([ "$rc" -eq 0 ] && echo ok || echo FAILED) ($((t1 - t0)) s)"
-    [ "$rc" -eq 0 ] || status=1
-    times="$times $name $((t1 - t0)) s,"
-}
-times=""
-
-# Runs a command, keeping its exit code for phase() across the pipe.
-run() {
-    "$@"
-    echo $? >"$log/.rc"
-}
-
-# count NAME: add the suite's "SUITE: N passed, N failed"; a suite that
-# ended without one failed
-count() {
-    line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' \
-        "$log/$1.log" | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "not ok - $1 ended without its summary line"
-        failed=$((failed + 1))
-        return
-    fi
-    ok=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
-    ko=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    passed=$((passed + ok))
-    failed=$((failed + ko))
-}
-
-# sum PATTERN: the sum of the numbers that sed -n PATTERN prints from
 # every log
 sum() {
     sed -nE "$1" "$log"/*.log | awk '{ s += $1 } END { print s + 0 }'
@@ -73,10 +34,10 @@ optional() {
     else
         rm -f "$log/$name.log"
         echo "# skipped $name: $script is not there or not executable"
-        skipped="$skipped $name"
+        absent="$absent $name"
     fi
 }
-skipped=""
+absent=""
 
 t_start=$(date +%s)
 rm -f "$log"/*.log
@@ -88,6 +49,10 @@ phase churn-libvirt run sh tests/stress/test-churn.sh --libvirt --cycles 30
 count churn-libvirt
 phase faults run sh tests/stress/test-faults.sh
 count faults
+# the long pytest cases: 300 VMs
+phase pytest-stress run /usr/bin/python3 -m pytest -v -rs \
+    -p no:cacheprovider -m stress tests/integration
+count pytest-stress
 optional fuzz tests/fuzz/run-fuzz.sh sh tests/fuzz/run-fuzz.sh 60
 optional qmp-args tests/stress/test-qmp-args.sh \
     sh tests/stress/test-qmp-args.sh
@@ -106,7 +71,7 @@ crashes=$(($(sum 's/^# crashes: ([0-9]+).*/\1/p') +
     $(sum 's/^not ok - fuzz .* ([0-9]+) crash.*/\1/p')))
 echo "# crashes = $crashes"
 echo "# leaks = $(sum 's/^# leaks: ([0-9]+).*/\1/p')"
-[ -z "$skipped" ] || echo "# skipped (not there yet):$skipped"
+[ -z "$absent" ] || echo "# skipped (not there yet):$absent"
 echo "# total: $(($(date +%s) - t_start)) s"
-echo "check-stress: $passed passed, $failed failed"
+echo "check-stress: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

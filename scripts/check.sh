@@ -9,56 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 log="$top/build/check"
 mkdir -p "$log"
-passed=0
-failed=0
-skipped=0
-status=0
-
-phase() {
-    name=$1
-    shift
-    t0=$(date +%s)
-    echo "=== $name"
-    "$@" 2>&1 | tee "$log/$name.log"
-    rc=$(cat "$log/.rc")
-    t1=$(date +%s)
-    echo "=== $name: $([ "$rc" -eq 0 ] && echo ok || echo FAILED) ($((t1 - t0)) s)"
-    [ "$rc" -eq 0 ] || status=1
-    return "$rc"
-}
-
-# Runs a command, keeping its exit code for phase() across the pipe.
-run() {
-    "$@"
-    echo $? > "$log/.rc"
-}
-
-# Adds a suite's counts: meson's summary, or our scripts' "N passed, N failed".
-count() {
-    f="$log/$1.log"
-    if grep -qE '^=+ .*[0-9]+ (passed|failed|error).* in [0-9.]+s' "$f"; then
-        # pytest's own summary: "=== 3 passed, 1 failed, 2 skipped in 9.1s ==="
-        line=$(grep -E '^=+ .*[0-9]+ (passed|failed|error).* in [0-9.]+s' \
-               "$f" | tail -n 1)
-        ok=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
-        ko=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
-        er=$(echo "$line" | sed -nE 's/.* ([0-9]+) errors?.*/\1/p')
-        ko=$((${ko:-0} + ${er:-0}))
-        sk=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
-    elif grep -q '^Ok: ' "$f"; then
-        ok=$(awk '/^Ok:/ {print $2}' "$f")
-        ko=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$f")
-        sk=$(awk '/^Skipped:/ {print $2}' "$f")
-    else
-        line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$f" | tail -n 1)
-        ok=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
-        ko=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-        sk=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
-    fi
-    passed=$((passed + ${ok:-0}))
-    failed=$((failed + ${ko:-0}))
-    skipped=$((skipped + ${sk:-0}))
-}
+. "$top/scripts/phases.sh"
 
 t_start=$(date +%s)
 unit_tests="test-task-counter test-host-sysfs test-host-rapl test-host-cpufreq
@@ -88,7 +39,7 @@ if phase build run build; then
     count qtest
     # real Linux guests: counters, hot-unplug, attribution against the meter
     phase pytest run /usr/bin/python3 -m pytest -v -rs -p no:cacheprovider \
-        tests/integration
+        -m 'not stress' tests/integration
     count pytest
     # libvirt runs our QEMU as a domain's emulator: virsh passthrough
     phase libvirt run sh tests/integration/test-libvirt.sh
