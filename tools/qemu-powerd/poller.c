@@ -13,6 +13,7 @@
 #include <math.h>
 #include <poll.h>
 #include "qapi/error.h"
+#include "log.h"
 #include "powerd.h"
 
 /* Pushed samples missed in a row before a VM is asked to push again. */
@@ -126,7 +127,8 @@ static void discover(Powerd *pd)
                          pd->timeout_s * 1e6 / 4, &err);
 
         if (!found) {
-            fprintf(stderr, "qemu-powerd: %s\n", error_get_pretty(err));
+            powerd_log_limited(LOG_WARNING, "libvirt-list", "%s",
+                               error_get_pretty(err));
             error_free(err);
             /* keep the VMs we knew: they are measured as they can be */
             g_hash_table_iter_init(&it, pd->vms);
@@ -327,6 +329,21 @@ static void take_answer(Powerd *pd, Vm *vm)
     vm_sample_clear(&vm->prev);
     vm->prev = s;
     vm->have_prev = true;
+}
+
+/* A VM that fails or comes back: a line, once a minute at most per VM. */
+static void log_status(Vm *vm, VmStatus was)
+{
+    g_autofree char *key = g_strdup_printf("vm:%s", vm->key);
+    const char *name = vm->name ? vm->name : vm->key;
+
+    if (vm->status == VM_FAILED && was != VM_FAILED) {
+        powerd_log_limited(LOG_WARNING, key, "VM '%s' is not measured: %s",
+                           name, vm->status_error ? vm->status_error : "");
+    } else if (vm->status != VM_FAILED && was == VM_FAILED) {
+        powerd_log_limited(LOG_NOTICE, key, "VM '%s' is measured again",
+                           name);
+    }
 }
 
 static gint cmp_vm_name(gconstpointer a, gconstpointer b)
@@ -548,7 +565,12 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
     g_mutex_lock(&pd->lock);
     pd->poll_s = (g_get_monotonic_time() - start) / 1e6;
     for (guint i = 0; i < vms->len; i++) {
-        take_answer(pd, g_ptr_array_index(vms, i));
+        VmStatus was;
+
+        vm = g_ptr_array_index(vms, i);
+        was = vm->status;
+        take_answer(pd, vm);
+        log_status(vm, was);
     }
     g_mutex_unlock(&pd->lock);
     g_ptr_array_sort(vms, cmp_vm_name);
