@@ -18,12 +18,6 @@
 
 /* Pushed samples missed in a row before a VM is asked to push again. */
 #define MAX_MISSES 3
-/*
- * A VM that failed keeps its last sample for this many intervals: the
- * next answer then gives the interval a rate (over the intervals since),
- * so that one missed sample costs one interval, not two.
- */
-#define MAX_GAP_INTERVALS 10
 /* Waits end this often to see whether the daemon is asked to stop. */
 #define STOP_CHECK_US (100 * 1000)
 
@@ -33,6 +27,8 @@ volatile sig_atomic_t powerd_stop;
 static bool wait_until_or_stop(GCond *cond, GMutex *lock, int64_t deadline)
 {
     int64_t slice = MIN(deadline, g_get_monotonic_time() + STOP_CHECK_US);
+
+    powerd_watchdog();          /* a round may wait up to --timeout */
 
     return !powerd_stop && (g_cond_wait_until(cond, lock, slice) ||
                             slice < deadline);
@@ -461,6 +457,7 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
 
             pfds[i] = (struct pollfd) { .fd = vm->fd, .events = POLLIN };
         }
+        powerd_watchdog();
         poll(pfds, waiting->len, (left + 999) / 1000);
         first = false;
     }

@@ -78,6 +78,14 @@ extern volatile sig_atomic_t powerd_stop;
  */
 bool poller_start(Powerd *pd, Error **errp);
 
+/*
+ * A VM that failed keeps its last sample for this many intervals: the
+ * next answer then gives the interval a rate (over the intervals since),
+ * so that one missed sample costs one interval, not two.  For as long,
+ * what it probably uses (its last rate) is unattributed power.
+ */
+#define MAX_GAP_INTERVALS 10
+
 /* The interval in QEMU's unit, and in microseconds. */
 unsigned poller_interval_ms(Powerd *pd);
 int64_t poller_step_us(Powerd *pd);

@@ -429,14 +429,11 @@ static AttrVmStatus attr_status(VmStatus s)
 
 static void warn_work_ratio(double ratio)
 {
-    static int64_t last_us = INT64_MIN;
-    int64_t now = g_get_monotonic_time();
-
-    if (ratio > WORK_RATIO_WARN && now - last_us >= 60 * G_USEC_PER_SEC) {
-        last_us = now;
-        fprintf(stderr, "qemu-powerd: warning: the VMs did %.2f times the "
-                "host's work in an interval; their shares were scaled down "
-                "to fit (vm_work_ratio)\n", ratio);
+    if (ratio > WORK_RATIO_WARN) {
+        powerd_log_limited(LOG_WARNING, "work-ratio", "the VMs did %.2f "
+                           "times the host's work in an interval; their "
+                           "shares were scaled down to fit (vm_work_ratio)",
+                           ratio);
     }
 }
 
@@ -490,11 +487,16 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
 
         vin[i].status = attr_status(vm->status);
         vin[i].rate = vm->rate;
-        vin[i].last_rate = vm->last_rate;
+        /*
+         * what a failed VM probably used, for as long as the poller keeps
+         * its last sample: after that, nothing is known of it
+         */
+        vin[i].last_rate = r->time - vm->last_ok_time <=
+            MAX_GAP_INTERVALS * pd->interval_s ? vm->last_rate : 0;
     }
     if (!attr_interval(&in, &out)) {
-        fprintf(stderr, "qemu-powerd: an interval of %g s: nothing "
-                "attributed\n", dt);
+        powerd_log_limited(LOG_WARNING, "interval", "an interval of %g s: "
+                           "nothing attributed", dt);
     }
     warn_work_ratio(out.work_ratio);
 
