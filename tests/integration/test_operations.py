@@ -115,6 +115,49 @@ def test_notify_ready_watchdog_stopping(tmpdir_short):
     assert ns.times('STOPPING=1')[0] >= t_term
 
 
+def test_watchdog_while_a_vm_hangs(tmpdir_short):
+    """
+    A QEMU stopped with SIGSTOP holds every round for --timeout (4 s of a
+    5 s interval): the watchdog still hears from qemu-powerd at least
+    every second, and SIGTERM still ends it within 2 s.
+    """
+    meter = meter_in(tmpdir_short)
+    qmp = os.path.join(tmpdir_short, 'hung.qmp')
+    vm = TinyVM(kvm_probe(), tmpdir_short, 'hung', 'halt', args=(
+        '-qmp', 'unix:%s,server=on,wait=off' % qmp))
+    vm.launch()
+    ns = NotifySocket(os.path.join(tmpdir_short, 'notify'))
+    env = dict(os.environ, NOTIFY_SOCKET=ns.path, WATCHDOG_USEC='2000000')
+    env.pop('WATCHDOG_PID', None)
+    meter.start()
+    try:
+        os.kill(vm.get_pid(), signal.SIGSTOP)
+        d = subprocess.Popen(powerd_cmd(meter, '--qmp', qmp, '--mode',
+                                        'poll', '--interval', '5'),
+                             env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: ns.first('STATUS=1 VMs (1 failed)'), 20,
+                   'an interval with the VM failed')
+        t_term = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=10)
+        t_exit = time.monotonic()
+    finally:
+        meter.stop()
+        ns.close()
+        os.kill(vm.get_pid(), signal.SIGCONT)
+        vm.shutdown(hard=True)
+    err = d.stderr.read()
+    pings = [t for t in ns.times('WATCHDOG=1') if t <= t_term]
+    gaps = [b - a for a, b in zip(pings, pings[1:] + [t_term])]
+    print('%s; %d pings, longest gap %.3f s; exit %.3f s after SIGTERM'
+          % (err.strip(), len(pings), max(gaps), t_exit - t_term))
+    assert 'not measured' in err
+    assert d.returncode == 0, err
+    assert t_exit - t_term < 2.0
+    assert max(gaps) <= 1.0, gaps
+
+
 def test_watchdog_for_another_pid(tmpdir_short):
     """WATCHDOG_PID names another process: READY, but no pings."""
     meter = meter_in(tmpdir_short)
