@@ -465,10 +465,12 @@ def sc_state(a):
             result('kill %d: output before and after' % (k + 1), False,
                    '%d and %d lines' % (len(before), len(after)))
             continue
-        # {"qemu-powerd-state": 1, "energy": [[KIND, NAME, UUID, ZONE, J]]}
+        # {"qemu-powerd-state": 2, "energy": [[KIND, NAME, UUID, ZONE, J,
+        #                                       LAST_SEEN]], "idle": [...]}
+        # (version 1: no LAST_SEEN)
         state = {}
         with open(st_path) as f:
-            for kind, name, uuid, zone, j in json.load(f)['energy']:
+            for kind, name, uuid, zone, j, *_ in json.load(f)['energy']:
                 state[('host' if kind == 'host' else name, uuid, zone)] = j
         last, first = before[-1], after[0]
         iv = num(last.get('interval_s'), 'interval_s')

@@ -287,9 +287,10 @@ sc_state() {
     # no -name: named by its socket path
     start_vm "$s" st-noname half ""
     wait_sock "$s/st-noname.qmp" 10
+    # written every interval: what a SIGKILL may lose is one interval
     set -- --qmp "$s/*.qmp" --format json --interval $interval \
         --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20 \
-        --state-file "$s/state"
+        --state-file "$s/state" --state-interval $interval
     runs=""
     states=""
     # the moments of the kills, random within an interval
