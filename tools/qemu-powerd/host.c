@@ -8,6 +8,7 @@
 #include "qapi/error.h"
 #include "qemu/host-sysfs.h"
 #include "qemu/timer.h"
+#include "helper.h"
 #include "host.h"
 
 /* The root cgroup's CPU usage file, if this host shows one. */
@@ -33,12 +34,70 @@ static void find_cgroup_usage(Host *h)
     }
 }
 
+/* How long the helper may take to answer. */
+#define HELPER_TIMEOUT_US (500 * 1000)
+
+/* The zones are the helper's, as it lists them now. */
+static bool open_helper(Host *h, const char *path, Error **errp)
+{
+    g_autoptr(GPtrArray) names = NULL;
+    g_autoptr(GArray) uj = NULL;
+
+    h->helper = power_helper_new(path);
+    if (!power_helper_energy(h->helper, g_get_monotonic_time() +
+                             HELPER_TIMEOUT_US, &names, &uj, errp)) {
+        return false;
+    }
+    if (!names->len) {
+        error_setg(errp, "qemu-power-helper at '%s' reads no RAPL zone",
+                   path);
+        return false;
+    }
+    h->nzones = names->len;
+    h->zone_names = g_new0(char *, h->nzones + 1);
+    for (size_t i = 0; i < h->nzones; i++) {
+        h->zone_names[i] = g_strdup(g_ptr_array_index(names, i));
+    }
+    return true;
+}
+
+/* The helper's totals now, by the names of our zones. */
+static bool sample_helper(Host *h, double *energy_uj, Error **errp)
+{
+    g_autoptr(GPtrArray) names = NULL;
+    g_autoptr(GArray) uj = NULL;
+
+    if (!power_helper_energy(h->helper, g_get_monotonic_time() +
+                             HELPER_TIMEOUT_US, &names, &uj, errp)) {
+        return false;
+    }
+    for (size_t z = 0; z < h->nzones; z++) {
+        guint i;
+
+        for (i = 0; i < names->len; i++) {
+            if (!strcmp(g_ptr_array_index(names, i), h->zone_names[z])) {
+                break;
+            }
+        }
+        if (i == names->len) {
+            error_setg(errp, "qemu-power-helper no longer reads zone '%s'",
+                       h->zone_names[z]);
+            return false;
+        }
+        energy_uj[z] = g_array_index(uj, uint64_t, i);
+    }
+    return true;
+}
+
 bool host_open(Host *h, const HostOptions *opts, Error **errp)
 {
     memset(h, 0, sizeof(*h));
     h->opts = *opts;
     h->ncpus = MAX(1, sysconf(_SC_NPROCESSORS_ONLN));
     find_cgroup_usage(h);
+    if (opts->helper) {
+        return open_helper(h, opts->helper, errp);
+    }
     if (opts->energy_source < 0) {
         h->nzones = 1;
         h->zone_names = g_new0(char *, 2);
@@ -94,8 +153,8 @@ bool host_parse_cgroup_usage(const char *text, bool v2, uint64_t *ns,
 
 const char *host_energy_label(const Host *h)
 {
-    return h->energy ? host_energy_source_name(h->energy->source) :
-        "estimate";
+    return h->helper ? "helper" :
+        h->energy ? host_energy_source_name(h->energy->source) : "estimate";
 }
 
 bool host_parse_proc_stat(const char *text, uint64_t *busy_ns,
@@ -174,6 +233,9 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
         s->has_cycles = true;
     }
     s->energy_uj = g_new0(double, h->nzones);
+    if (h->helper) {
+        return sample_helper(h, s->energy_uj, errp);
+    }
     for (size_t i = 0; h->energy && i < h->nzones; i++) {
         HostEnergyZone *z = g_ptr_array_index(h->energy->zones, i);
 

@@ -11,8 +11,11 @@
 #include "qemu/host-rapl.h"
 #include "qemu/task-counter.h"
 
+typedef struct PowerHelper PowerHelper;
+
 typedef struct HostOptions {
     const char *sysfs_root;
+    const char *helper;         /* qemu-power-helper's socket, or NULL */
     int energy_source;          /* HostEnergySource, __MAX: auto, -1: est. */
     double estimate_idle_watts;
     double estimate_max_watts;
@@ -20,7 +23,8 @@ typedef struct HostOptions {
 
 typedef struct Host {
     HostOptions opts;
-    HostEnergy *energy;         /* NULL: estimate */
+    HostEnergy *energy;         /* NULL: estimate, or the helper */
+    PowerHelper *helper;        /* the energy from qemu-power-helper */
     size_t nzones;
     char **zone_names;
     long ncpus;
@@ -47,6 +51,13 @@ typedef struct HostSample {
 } HostSample;
 
 bool host_open(Host *h, const HostOptions *opts, Error **errp);
+
+/* Is the energy measured (RAPL, directly or through the helper)? */
+static inline bool host_measured(const Host *h)
+{
+    return h->energy || h->helper;
+}
+
 const char *host_energy_label(const Host *h);
 
 /* "cgroup" or "proc-stat": where the host's CPU time comes from. */

@@ -108,6 +108,9 @@ static void help(void)
 "  --once                 two samples one interval apart, print, exit\n"
 "  --count N              stop after N intervals\n"
 "Host energy:\n"
+"  --helper SOCKET        the host's energy from qemu-power-helper\n"
+"                         (docs/power-helper.rst), for a qemu-powerd\n"
+"                         that does not run as root\n"
 "  --energy-source SRC    auto (default), perf, powercap, msr, or estimate\n"
 "                         (a labelled linear model for hosts without RAPL)\n"
 "  --sysfs-root DIR       a directory that stands for /sys\n"
@@ -189,7 +192,7 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         OPT_QMP = 256, OPT_LIBVIRT, OPT_INTERVAL, OPT_TIMEOUT, OPT_ONCE,
         OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
         OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION, OPT_MODE,
-        OPT_LEASE, OPT_STATE_INTERVAL, OPT_STATE_KEEP,
+        OPT_LEASE, OPT_STATE_INTERVAL, OPT_STATE_KEEP, OPT_HELPER,
     };
     static const struct option longopts[] = {
         { "qmp", required_argument, NULL, OPT_QMP },
@@ -204,6 +207,7 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         { "listen", required_argument, NULL, OPT_LISTEN },
         { "energy-source", required_argument, NULL, OPT_ENERGY },
         { "sysfs-root", required_argument, NULL, OPT_SYSFS },
+        { "helper", required_argument, NULL, OPT_HELPER },
         { "idle-watts", required_argument, NULL, OPT_IDLE },
         { "max-watts", required_argument, NULL, OPT_MAX },
         { "state-file", required_argument, NULL, OPT_STATE },
@@ -297,6 +301,13 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             }
             pd->host_opts.sysfs_root = g_strdup(optarg);
             break;
+        case OPT_HELPER:
+            if (!g_path_is_absolute(optarg)) {
+                usage_error("--helper wants the absolute path of "
+                            "qemu-power-helper's socket, not '%s'", optarg);
+            }
+            pd->host_opts.helper = g_strdup(optarg);
+            break;
         case OPT_IDLE: {
             const char *eq = strchr(optarg, '=');
             double *w;
@@ -379,6 +390,11 @@ static void parse_options(Powerd *pd, int argc, char **argv)
     }
     /* QEMU samples at most every hour; one sample is all --once needs */
     pd->poll_only |= pd->once || pd->interval_s > 3600;
+    if (pd->host_opts.helper &&
+        pd->host_opts.energy_source != HOST_ENERGY__MAX) {
+        usage_error("--helper and --energy-source exclude each other: the "
+                    "helper reads the host's energy from its own source");
+    }
     if (pd->host_opts.energy_source < 0) {
         double *w = g_hash_table_lookup(pd->idle_cfg, "");
 
@@ -465,7 +481,7 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
             delta(hs->busy_ns, ps->busy_ns),
         .busy = delta(hs->busy_ns, ps->busy_ns),
         .total = delta(hs->total_ns, ps->total_ns),
-        .model = !pd->host.energy,
+        .model = !host_measured(&pd->host),
         .model_idle_watts = pd->host_opts.estimate_idle_watts,
         .model_max_watts = pd->host_opts.estimate_max_watts,
         .nzones = nz, .zones = zin, .nvms = vms->len, .vms = vin,
@@ -477,7 +493,7 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
     }
     for (size_t z = 0; z < nz; z++) {
         r->zones[z].idle_uncertainty = 0;
-        if (pd->host.energy) {
+        if (host_measured(&pd->host)) {
             zin[z].watts = (hs->energy_uj[z] - ps->energy_uj[z]) / 1e6 / dt;
             idle_for(pd, z, &zin[z], &r->zones[z]);
         }
@@ -507,7 +523,7 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
         ReportZone *rz = &r->zones[z];
         AttrZoneEnergy *parts = &pd->zone_parts_j[z];
 
-        if (pd->host.energy) {
+        if (host_measured(&pd->host)) {
             idle_model_add(&pd->idle_model[z], out.utilisation, zin[z].watts);
         }
         pd->zone_energy_j[z] += zout[z].watts * MAX(dt, 0);
@@ -516,10 +532,10 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
         rz->name = pd->host.zone_names[z];
         rz->watts = zout[z].watts;
         rz->idle_watts = zout[z].idle_watts;
-        rz->idle_method = attr_idle_method_name(pd->host.energy ?
+        rz->idle_method = attr_idle_method_name(host_measured(&pd->host) ?
                                                 zin[z].idle_method :
                                                 ATTR_IDLE_MODEL);
-        rz->idle_estimated = pd->host.energy &&
+        rz->idle_estimated = host_measured(&pd->host) &&
             zin[z].idle_method != ATTR_IDLE_GIVEN;
         rz->active_watts = zout[z].active_watts;
         rz->unattributed_watts = zout[z].unattributed_watts;
@@ -582,7 +598,7 @@ static bool write_state(Powerd *pd)
     Error *err = NULL;
     unsigned pruned;
 
-    for (size_t z = 0; pd->host.energy && z < pd->host.nzones; z++) {
+    for (size_t z = 0; host_measured(&pd->host) && z < pd->host.nzones; z++) {
         state_set_idle(pd->state, pd->host.zone_names[z], &pd->idle_model[z]);
     }
     pruned = state_prune(pd->state, now - (int64_t)pd->state_keep_s);
@@ -641,7 +657,7 @@ static void check_idle_zones(Powerd *pd)
         if (!*zone) {
             continue;
         }
-        if (!pd->host.energy) {
+        if (!host_measured(&pd->host)) {
             usage_error("--idle-watts %s=: with --energy-source estimate "
                         "there are no zones; give the watts alone", zone);
         }
@@ -674,7 +690,7 @@ static void setup(Powerd *pd)
 
             state_get_energy(pd->state, key, &pd->zone_energy_j[z]);
             /* the estimate is there at once, as it was at the stop */
-            if (pd->host.energy) {
+            if (host_measured(&pd->host)) {
                 state_get_idle(pd->state, pd->host.zone_names[z],
                                &pd->idle_model[z]);
             }
@@ -836,7 +852,7 @@ int main(int argc, char **argv)
                 .time = hs.real_us / 1e6,       /* of the second sample */
                 .energy_source = host_energy_label(&pd.host),
                 .host_work = host_work_label(&pd.host),
-                .estimated = !pd.host.energy,
+                .estimated = !host_measured(&pd.host),
                 .counter_unit = !pd.unit_known ? NULL :
                     pd.unit_cycles ? "cycles" : "nanoseconds",
                 .poll_s = pd.poll_s,

@@ -7,13 +7,13 @@
 
 #include "qemu/osdep.h"
 #include <poll.h>
-#include <sys/un.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
+#include "lines.h"
 #include "vm.h"
 
 static void vm_qmp_disconnect(Vm *vm)
@@ -62,41 +62,13 @@ void vm_free(Vm *vm)
     g_free(vm);
 }
 
+/* QMP replies can be long (query-power of a VM with many vCPUs). */
+#define QMP_LINE_MAX (16 * 1024 * 1024)
+
 /* One line from the socket, waiting no later than @deadline. */
 static char *read_line(Vm *vm, int64_t deadline, Error **errp)
 {
-    for (;;) {
-        char *nl = memchr(vm->inbuf->str, '\n', vm->inbuf->len);
-        struct pollfd pfd = { .fd = vm->fd, .events = POLLIN };
-        int64_t left = deadline - g_get_monotonic_time();
-        char buf[4096];
-        ssize_t n;
-
-        if (nl) {
-            char *line = g_strndup(vm->inbuf->str, nl - vm->inbuf->str);
-
-            g_string_erase(vm->inbuf, 0, nl - vm->inbuf->str + 1);
-            return line;
-        }
-        if (vm->inbuf->len > 16 * 1024 * 1024) {
-            error_setg(errp, "Reply longer than 16 MiB");
-            return NULL;
-        }
-        if (left <= 0 || poll(&pfd, 1, (left + 999) / 1000) == 0) {
-            error_setg(errp, "No answer in time");
-            return NULL;
-        }
-        n = read(vm->fd, buf, sizeof(buf));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : ECONNRESET,
-                             "QMP connection lost");
-            return NULL;
-        }
-        g_string_append_len(vm->inbuf, buf, n);
-    }
+    return lines_read(vm->fd, vm->inbuf, QMP_LINE_MAX, deadline, errp);
 }
 
 /* Keep @line if it is a POWER_SAMPLE event: the newest one wins. */
@@ -125,10 +97,8 @@ static char *command(Vm *vm, const char *cmd, const char *args,
                                             args ? args : "", args ? ", " : "",
                                             id);
 
-    /* a few bytes: a socket that cannot take them is not being read */
-    if (send(vm->fd, line, strlen(line), MSG_NOSIGNAL) != strlen(line)) {
-        error_setg_errno(errp, errno == EAGAIN ? ETIMEDOUT : errno,
-                         "Could not send %s", cmd);
+    if (!lines_send(vm->fd, line, errp)) {
+        error_prepend(errp, "%s: ", cmd);
         return NULL;
     }
     for (;;) {
@@ -167,36 +137,6 @@ static QDict *reply_return(const char *reply, QObject **obj)
 }
 
 /*
- * Connect without waiting: a QEMU that does not accept (stopped, or
- * hung) fills its listen backlog, and a blocking connect() would then
- * wait for as long as QEMU does.
- */
-static bool connect_socket(Vm *vm, Error **errp)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-
-    if (strlen(vm->socket_path) >= sizeof(addr.sun_path)) {
-        error_setg(errp, "Socket path too long");
-        return false;
-    }
-    strcpy(addr.sun_path, vm->socket_path);
-    vm->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (vm->fd < 0 ||
-        connect(vm->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        if (errno == EAGAIN) {
-            error_setg(errp, "QEMU does not accept connections on '%s'",
-                       vm->socket_path);
-        } else {
-            error_setg_errno(errp, errno, "Could not connect to '%s'",
-                             vm->socket_path);
-        }
-        vm_qmp_disconnect(vm);
-        return false;
-    }
-    return true;
-}
-
-/*
  * How long to wait for @vm's greeting: the round's deadline, or
  * VM_STALLED_WAIT_US if its last call went unanswered.
  */
@@ -216,7 +156,8 @@ static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
     QObject *obj;
     QDict *ret;
 
-    if (!connect_socket(vm, errp)) {
+    vm->fd = lines_connect(vm->socket_path, errp);
+    if (vm->fd < 0) {
         return false;
     }
     /* a QEMU that is alive greets at once */
@@ -351,7 +292,7 @@ bool vm_qmp_drain(Vm *vm, Error **errp)
                 g_free(line);   /* another event, or a late reply */
             }
         }
-        if (vm->inbuf->len > 16 * 1024 * 1024) {
+        if (vm->inbuf->len > QMP_LINE_MAX) {
             error_setg(errp, "QMP line longer than 16 MiB");
             vm_qmp_disconnect(vm);
             return false;
