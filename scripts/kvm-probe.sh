@@ -25,9 +25,16 @@
 # run real-mode guests at full speed but paging guests thousands of times
 # slower (the kernel takes minutes to boot): there Linux guests get TCG.
 #
+# libvirt runs QEMU as its own user (Debian: libvirt-qemu, whose groups
+# include kvm): where that user cannot open /dev/kvm (a host without
+# Debian's udev rule, which makes it root:kvm 0660), libvirt domains get
+# TCG (POWER_LIBVIRT_TYPE=qemu) even where root's guests get KVM.
+# KVM_PROBE_LIBVIRT_USER names another user, or none with "".
+#
 # The answer is cached under build/kvm-probe/ per QEMU binary (its path,
 # size and modification time), per /dev/kvm and, with --linux, per guest
-# build, so the probe runs once per build.  QEMU defaults to build/qemu-system-x86_64.  For its own test
+# build, so the probe runs once per build.  QEMU defaults to
+# build/qemu-system-x86_64.  For its own test
 # (tests/unit/test-kvm-probe.sh) KVM_PROBE_DEVICE and KVM_PROBE_CACHE name
 # another device node and cache folder.
 set -eu
@@ -53,7 +60,19 @@ kvm_state() {
     fi
 }
 
-key="$qemu $(stat -L -c '%s %Y' "$qemu") $(id -u) $(kvm_state)"
+# can_use USER: USER, with its groups, may open the device read-write
+lvuser=${KVM_PROBE_LIBVIRT_USER-libvirt-qemu}
+can_use() {
+    setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups \
+        sh -c 'test -r "$1" && test -w "$1"' sh "$dev" 2>/dev/null
+}
+lvaccess=none
+if [ -n "$lvuser" ] && id "$lvuser" >/dev/null 2>&1; then
+    lvaccess=no
+    ! can_use "$lvuser" || lvaccess=yes
+fi
+
+key="$qemu $(stat -L -c '%s %Y' "$qemu") $(id -u) $(kvm_state) $lvuser:$lvaccess"
 cache_dir=${KVM_PROBE_CACHE:-$top/build/kvm-probe}
 
 # 'VALUE' with every ' written as '\''
@@ -168,7 +187,10 @@ no-access)
     fi ;;
 esac
 
-if [ "$accel" = kvm ]; then
+if [ "$accel" = kvm ] && [ "$lvaccess" = no ]; then
+    type=qemu
+    summary="guests run under KVM with -cpu $cpu: $reason; libvirt domains under TCG: libvirt's QEMU user $lvuser cannot open $dev"
+elif [ "$accel" = kvm ]; then
     type=kvm
     summary="guests run under KVM with -cpu $cpu: $reason"
 else

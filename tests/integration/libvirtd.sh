@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # libvirtd.sh start|stop DIR: run a private libvirtd for the integration
-# tests, without systemd.  start writes a minimal qemu.conf (QEMU runs as
-# root, its output goes to a log file, so no virtlogd), starts libvirtd in
-# the background under a child subreaper (subreaper.py) with its log and
-# PID file in DIR, and waits until qemu:///system answers.  The config is
+# tests, without systemd.  start writes a minimal qemu.conf (QEMU's output
+# goes to a log file, so no virtlogd; QEMU runs as libvirt's default user,
+# Debian's libvirt-qemu, or as LIBVIRTD_QEMU_USER), starts libvirtd in the
+# background under a child subreaper (subreaper.py) with its log and PID
+# file in DIR, and waits until qemu:///system answers.  The config is
 # bind-mounted over /etc/libvirt/qemu.conf in libvirtd's own mount
 # namespace; where that is not allowed, the system file is replaced and
 # restored by stop.  stop terminates that libvirtd and waits for it.
@@ -110,12 +111,16 @@ start() {
     command -v libvirtd >/dev/null ||
         die "libvirtd not found; run scripts/install-deps.sh"
 
-    cat >"$dir/qemu.conf" <<'EOF'
-# Written by tests/integration/libvirtd.sh
-user = "root"
-group = "root"
-stdio_handler = "file"
-EOF
+    # QEMU as libvirt's own user, as Debian ships it (libvirt-qemu);
+    # LIBVIRTD_QEMU_USER=root for a test that needs root and says why
+    {
+        echo "# Written by tests/integration/libvirtd.sh"
+        if [ -n "${LIBVIRTD_QEMU_USER:-}" ]; then
+            echo "user = \"$LIBVIRTD_QEMU_USER\""
+            echo "group = \"${LIBVIRTD_QEMU_GROUP:-$LIBVIRTD_QEMU_USER}\""
+        fi
+        echo 'stdio_handler = "file"'
+    } >"$dir/qemu.conf"
     : >"$dir/libvirtd.log"
     if [ "${LIBVIRTD_NO_NAMESPACE:-}" != 1 ] && [ -f "$conf" ] &&
        unshare -m --propagation private true 2>/dev/null; then

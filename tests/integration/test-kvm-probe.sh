@@ -44,9 +44,12 @@ EOF
 }
 
 # run_probe QEMU DEVICE: the probe's assignments, evaluated here
+# run_probe QEMU DEVICE [LIBVIRT-USER]: without a user, libvirt's is not
+# asked about (the stand-in device is root's only)
 run_probe() {
     unset POWER_ACCEL POWER_CPU POWER_LIBVIRT_TYPE POWER_LIBVIRT_CPU POWER_PROBE
-    out=$(KVM_PROBE_DEVICE=$2 KVM_PROBE_CACHE="$tmp/cache" sh "$probe" "$1") ||
+    out=$(KVM_PROBE_DEVICE=$2 KVM_PROBE_CACHE="$tmp/cache" \
+          KVM_PROBE_LIBVIRT_USER=${3:-} sh "$probe" "$1") ||
         return 1
     eval "$out"
 }
@@ -97,6 +100,22 @@ check "no device node: TCG, and no guest started" \
     expect "$POWER_ACCEL $POWER_PROBE $(wc -l < "$tmp/good.runs")" \
     "tcg guests run under TCG: $tmp/no-such-device does not exist 1"
 
+# libvirt's QEMU user without access to the device: its domains get TCG
+if [ "$(id -u)" -eq 0 ]; then
+    chmod 755 "$tmp"
+    stand_in lvgood max-works
+    run_probe "$tmp/lvgood" "$tmp/kvm" nobody
+    check "libvirt's QEMU user cannot open the device: domains under TCG" \
+        expect "$POWER_ACCEL $POWER_LIBVIRT_TYPE $POWER_PROBE" \
+        "kvm qemu guests run under KVM with -cpu max: -cpu max runs;\
+ libvirt domains under TCG: libvirt's QEMU user nobody cannot open $tmp/kvm"
+    chmod 666 "$tmp/kvm"
+    run_probe "$tmp/lvgood" "$tmp/kvm" nobody
+    check "and once it can: domains under KVM" \
+        expect "$POWER_ACCEL $POWER_LIBVIRT_TYPE" "kvm kvm"
+    chmod 600 "$tmp/kvm"
+fi
+
 # As root every file is readable: ask as nobody then.
 chmod 755 "$tmp"
 chmod 600 "$tmp/kvm"
@@ -116,7 +135,7 @@ check "no QEMU: a clear error" sh -c \
 
 # This machine, as every other test sees it.
 qemu="$top/build/qemu-system-x86_64"
-if run_probe "$qemu" /dev/kvm; then
+if run_probe "$qemu" /dev/kvm libvirt-qemu; then
     ok "this machine: $POWER_PROBE"
     if [ "$POWER_ACCEL" = kvm ]; then
         check "this machine: a KVM guest with -cpu $POWER_CPU runs" \
