@@ -147,15 +147,42 @@ def outstanding(daemon):
                'four more lines')
 
 
+def run(names, pids, root, vm_args, mode):
+    """
+    qemu-powerd on the VMs @names (found with @vm_args) over the meter on
+    @root: exercise(), then SIGTERM with calls to hung QEMUs outstanding.
+    """
+    meter = Meter(root).start()
+    daemon = Daemon(vm_args + ['--sysfs-root', root, '--energy-source',
+                               'powercap', '--idle-watts', '10', '--mode',
+                               mode])
+    try:
+        exercise(daemon, names, pids)
+        for name in names[:HUNG]:
+            os.kill(pids[name], signal.SIGSTOP)
+        outstanding(daemon)
+        took = daemon.stop()
+        daemon = None
+        print('SIGTERM to exit: %.2f s' % took)
+        assert took < 2.0
+    finally:
+        for name in names[:HUNG]:
+            os.kill(pids[name], signal.SIGCONT)
+        if daemon:
+            daemon.stop()
+        meter.stop()
+
+
+def vm_names(prefix):
+    return ['%shung%d' % (prefix, i) for i in range(HUNG)] + \
+        ['%sok%d' % (prefix, i) for i in range(VMS - HUNG)]
+
+
 @pytest.mark.parametrize('mode', ['auto', 'poll'])
 def test_hung_qmp(tmpdir_short, mode):
     probe = kvm_probe()
-    root = os.path.join(tmpdir_short, 'sys')
-    meter = Meter(root).start()
     vms, pids = [], {}
-    names = ['hung%d' % i for i in range(HUNG)] + \
-        ['ok%d' % i for i in range(VMS - HUNG)]
-    daemon = None
+    names = vm_names('')
     try:
         for name in names:
             qmp = os.path.join(tmpdir_short, name + '.qmp')
@@ -164,24 +191,9 @@ def test_hung_qmp(tmpdir_short, mode):
             vm.launch()
             vms.append(vm)
             pids[name] = vm.get_pid()
-        daemon = Daemon(['--qmp', os.path.join(tmpdir_short, '*.qmp'),
-                         '--sysfs-root', root, '--energy-source', 'powercap',
-                         '--idle-watts', '10', '--mode', mode])
-        exercise(daemon, names, pids)
-        # SIGTERM with calls to hung QEMUs outstanding
-        for name in names[:HUNG]:
-            os.kill(pids[name], signal.SIGSTOP)
-        outstanding(daemon)
-        took = daemon.stop()
-        daemon = None
-        print('SIGTERM to exit: %.2f s' % took)
-        assert took < 2.0
+        run(names, pids, os.path.join(tmpdir_short, 'sys'),
+            ['--qmp', os.path.join(tmpdir_short, '*.qmp')], mode)
     finally:
-        for name in names[:HUNG]:
-            os.kill(pids[name], signal.SIGCONT)
-        if daemon:
-            daemon.stop()
-        meter.stop()
         for vm in vms:
             vm.shutdown(hard=True)
 
@@ -189,30 +201,11 @@ def test_hung_qmp(tmpdir_short, mode):
 @pytest.mark.parametrize('mode', ['auto', 'poll'])
 def test_hung_libvirt(libvirtd, mode):
     probe = kvm_probe()
-    root = os.path.join(libvirtd.dir, 'sys-' + mode)
     bios = make_bios('halt', os.path.join(BUILD, 'integration',
                                           'hung-halt.bin'))
-    names = ['qph-hung%d' % i for i in range(HUNG)] + \
-        ['qph-ok%d' % i for i in range(VMS - HUNG)]
+    names = vm_names('qph-')
     for name in names:
         libvirtd.create(name, tiny_domain_xml(probe, name, bios))
     pids = {name: libvirtd.pid(name) for name in names}
-    meter = Meter(root).start()
-    daemon = Daemon(['--libvirt', libvirtd.URI, '--sysfs-root', root,
-                     '--energy-source', 'powercap', '--idle-watts', '10',
-                     '--mode', mode])
-    try:
-        exercise(daemon, names, pids)
-        for name in names[:HUNG]:
-            os.kill(pids[name], signal.SIGSTOP)
-        outstanding(daemon)
-        took = daemon.stop()
-        daemon = None
-        print('SIGTERM to exit: %.2f s' % took)
-        assert took < 2.0
-    finally:
-        for name in names[:HUNG]:
-            os.kill(pids[name], signal.SIGCONT)
-        if daemon:
-            daemon.stop()
-        meter.stop()
+    run(names, pids, os.path.join(libvirtd.dir, 'sys-' + mode),
+        ['--libvirt', libvirtd.URI], mode)

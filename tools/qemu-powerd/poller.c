@@ -504,6 +504,41 @@ static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
     }
 }
 
+/* Give @vm's @action to a worker; the caller holds the lock. */
+static void push_job(Powerd *pd, Vm *vm, JobAction action, int64_t deadline)
+{
+    Job *job = g_new(Job, 1);
+
+    *job = (Job) { .pd = pd, .vm = vm, .action = action,
+                   .round = pd->round, .deadline = deadline };
+    vm->inflight = true;
+    vm->round = pd->round;
+    g_thread_pool_push(pd->pool, job, NULL);
+}
+
+/*
+ * Wait until no job of this round for @vms is left, or @deadline, or
+ * (@stoppable) SIGTERM; the caller holds the lock.
+ */
+static void wait_jobs(Powerd *pd, GPtrArray *vms, int64_t deadline,
+                      bool stoppable)
+{
+    for (;;) {
+        bool waiting = false;
+
+        for (guint i = 0; i < vms->len; i++) {
+            Vm *vm = g_ptr_array_index(vms, i);
+
+            waiting |= vm->inflight && vm->round == pd->round;
+        }
+        if (!waiting ||
+            !(stoppable ? wait_until_or_stop(&pd->cond, &pd->lock, deadline) :
+              g_cond_wait_until(&pd->cond, &pd->lock, deadline))) {
+            break;
+        }
+    }
+}
+
 /* One round; returns the VMs measured, sorted by name. */
 GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
 {
@@ -537,26 +572,10 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
         vm_sample_clear(&vm->ev);
         vm->has_ev = false;
         if (!vm->inflight && next_job(pd, vm, start, &action)) {
-            Job *job = g_new(Job, 1);
-
-            *job = (Job) { .pd = pd, .vm = vm, .action = action,
-                           .round = pd->round, .deadline = deadline };
-            vm->inflight = true;
-            vm->round = pd->round;
-            g_thread_pool_push(pd->pool, job, NULL);
+            push_job(pd, vm, action, deadline);
         }
     }
-    for (;;) {
-        bool waiting = false;
-
-        for (guint i = 0; i < vms->len; i++) {
-            vm = g_ptr_array_index(vms, i);
-            waiting |= vm->inflight && vm->round == pd->round;
-        }
-        if (!waiting || !wait_until_or_stop(&pd->cond, &pd->lock, deadline)) {
-            break;
-        }
-    }
+    wait_jobs(pd, vms, deadline, true);
     g_mutex_unlock(&pd->lock);
     collect_samples(pd, vms, boundary, deadline);
     g_mutex_lock(&pd->lock);
@@ -581,6 +600,7 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
 void poller_stop_sampling(Powerd *pd)
 {
     int64_t deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+    g_autoptr(GPtrArray) vms = g_ptr_array_new();
     GHashTableIter it;
     Vm *vm;
 
@@ -589,26 +609,12 @@ void poller_stop_sampling(Powerd *pd)
     g_hash_table_iter_init(&it, pd->vms);
     while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
         if (!vm->inflight && vm->mode == VM_MODE_EVENT) {
-            Job *job = g_new(Job, 1);
-
-            *job = (Job) { .pd = pd, .vm = vm, .action = JOB_STOP,
-                           .round = pd->round, .deadline = deadline };
-            vm->inflight = true;
-            vm->round = pd->round;
-            g_thread_pool_push(pd->pool, job, NULL);
+            push_job(pd, vm, JOB_STOP, deadline);
+            g_ptr_array_add(vms, vm);
         }
     }
-    for (;;) {
-        bool waiting = false;
-
-        g_hash_table_iter_init(&it, pd->vms);
-        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm)) {
-            waiting |= vm->inflight && vm->round == pd->round;
-        }
-        if (!waiting || !g_cond_wait_until(&pd->cond, &pd->lock, deadline)) {
-            break;
-        }
-    }
+    /* (SIGTERM brought us here: this wait is not ended by it) */
+    wait_jobs(pd, vms, deadline, false);
     g_mutex_unlock(&pd->lock);
 }
 
