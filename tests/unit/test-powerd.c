@@ -353,7 +353,16 @@ static void test_sample_values(void)
     g_assert_cmpuint(s.instance_count, ==, 2062316842ULL);
     g_assert_cmpuint(s.vcpu_count, ==, 1996421590ULL);
     g_assert_false(s.cycles);
+    g_assert_false(s.kernel_excluded);
     g_assert_cmpstr(s.source, ==, "task-clock");
+    vm_sample_clear(&s);
+    g_assert_true(vm_sample_parse("{\"return\": {\"vcpus\": [], "
+                                  "\"instance-count\": 5, \"vcpu-count\": 4, "
+                                  "\"counter-source\": \"task-clock\", "
+                                  "\"counter-kernel-excluded\": true, "
+                                  "\"timestamp-ns\": 1, \"counter-unit\": "
+                                  "\"nanoseconds\"}}", &s, &error_abort));
+    g_assert_true(s.kernel_excluded);
     vm_sample_clear(&s);
 }
 

@@ -302,15 +302,29 @@ static void take_answer(Powerd *pd, Vm *vm)
         error_free(err);
         return;
     }
-    if (!pd->unit_known) {
+    /*
+     * One unit for all: cycles only while every VM counts cycles, else
+     * nanoseconds of CPU time (the host's work is measured in both), so
+     * that the order in which VMs answer decides nothing.  A VM counting
+     * cycles among VMs counting time cannot be compared with them.
+     */
+    if (!pd->unit_known || (pd->unit_cycles && !s.cycles)) {
         pd->unit_known = true;
         pd->unit_cycles = s.cycles;
     }
     if (s.cycles != pd->unit_cycles) {
-        fail(pd, vm, s.cycles ? "counts cycles, other VMs count nanoseconds" :
-             "counts nanoseconds, other VMs count cycles");
+        fail(pd, vm, "counts cycles while other VMs count CPU time: give "
+             "it counters=task-clock or schedstat (host-power object)");
         vm_sample_clear(&s);
         return;
+    }
+    if (s.kernel_excluded && !vm->kernel_excluded_told) {
+        /* its work is short of the kernel's part: too small a share */
+        powerd_log(LOG_WARNING, "VM '%s' counts user mode only "
+                   "(perf_event_paranoid on the host): its share of the "
+                   "power is too small by its kernel work",
+                   vm->name ? vm->name : vm->key);
+        vm->kernel_excluded_told = true;
     }
     if (!vm->have_prev || g_strcmp0(s.source, vm->prev.source) ||
         s.timestamp_ns <= vm->prev.timestamp_ns ||

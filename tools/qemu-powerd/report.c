@@ -138,6 +138,9 @@ char *report_json(const Report *r)
         if (vm->prev.source) {
             g_string_append(o, ", \"counter_source\": ");
             json_append_string(o, vm->prev.source);
+            g_string_append_printf(o, ", \"counter_kernel_excluded\": %s",
+                                   vm->prev.kernel_excluded ? "true" :
+                                   "false");
         }
         g_string_append(o, ", \"last_ok_time\": ");
         json_number_or_null(o, vm->last_ok_time > 0 ? vm->last_ok_time : NAN);
@@ -278,6 +281,12 @@ static double vm_share(const Vm *vm)
     return vm->share;
 }
 
+/* No sample yet: nothing known, no series. */
+static double vm_kernel_excluded(const Vm *vm)
+{
+    return vm->prev.source ? vm->prev.kernel_excluded : NAN;
+}
+
 /* Never measured: no series rather than 1970. */
 static double vm_last_ok(const Vm *vm)
 {
@@ -406,6 +415,9 @@ char *report_metrics(const Report *r)
               vm_last_ok);
     vm_metric(o, r, "qemu_power_vm_errors_total", "counter",
               "Intervals the VM was not measured in.", vm_errors);
+    vm_metric(o, r, "qemu_power_vm_counter_kernel_excluded", "gauge",
+              "1 if the VM's counter misses kernel work (its share is "
+              "too small).", vm_kernel_excluded);
     for (int energy = 0; energy < 2; energy++) {
         const char *name = energy ? "qemu_power_vm_energy_joules_total" :
             "qemu_power_vm_watts";

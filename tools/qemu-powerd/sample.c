@@ -59,6 +59,8 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
         return false;
     }
     n.cycles = !strcmp(qstring_get_str(unit), "cycles");
+    n.kernel_excluded = qdict_get_try_bool(ret, "counter-kernel-excluded",
+                                           false);
     n.source = g_strdup(qstring_get_str(src));
     vm_sample_clear(s);
     *s = n;

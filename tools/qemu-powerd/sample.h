@@ -12,6 +12,7 @@ typedef struct VmSample {
     uint64_t timestamp_ns;      /* CLOCK_MONOTONIC */
     char *source;               /* "cycles", "task-clock", "schedstat" */
     bool cycles;                /* unit: cycles, else nanoseconds */
+    bool kernel_excluded;       /* host (and guest) kernel work not in it */
     uint64_t instance_count;    /* work of the whole QEMU process */
     uint64_t vcpu_count;
 } VmSample;
