@@ -71,3 +71,85 @@ def libvirtd():
     yield d
     d.stop()
 
+
+
+@pytest.fixture(scope='session')
+def tiny_probe():
+    """The accelerator and CPU model of tiny guests here."""
+    from machines import kvm_probe
+    return kvm_probe()
+
+
+@pytest.fixture
+def tiny(tiny_probe, tmpdir_short):
+    """
+    A factory of launched tiny guests (TinyVM), each with a QMP socket
+    TMPDIR/NAME.qmp for qemu-powerd (or the sockets given), shut down
+    at the end of the test.
+    """
+    from machines import TinyVM, qmp_args
+    vms = []
+
+    def make(name, guest, sockets=None, args=()):
+        if sockets is None:
+            sockets = [os.path.join(tmpdir_short, name + '.qmp')]
+        vm = TinyVM(tiny_probe, tmpdir_short, name, guest,
+                    args=qmp_args(*sockets) + list(args))
+        vms.append(vm)
+        vm.launch()
+        return vm
+
+    yield make
+    for vm in vms:
+        vm.shutdown(hard=True)
+
+
+@pytest.fixture
+def fake_qmp(tmpdir_short):
+    """A factory of started FakeQMP servers, stopped at the end."""
+    from machines import FakeQMP
+    fakes = []
+
+    def make(name, case, directory=None):
+        f = FakeQMP(os.path.join(directory or tmpdir_short, name + '.qmp'),
+                    name, case)
+        fakes.append(f)
+        return f.start()
+
+    yield make
+    for f in fakes:
+        f.stop()
+
+
+@pytest.fixture
+def daemons(tmpdir_short):
+    """A factory of qemu-powerd processes (machines.Powerd), killed at the
+    end of the test if they still run."""
+    from machines import Powerd
+    procs = []
+
+    def make(*args):
+        d = Powerd(list(args), tmpdir_short)
+        procs.append(d)
+        return d
+
+    yield make
+    for d in procs:
+        d.close()
+
+
+@pytest.fixture
+def meters(tmpdir_short):
+    """A factory of started meters (meter.Meter) on TMPDIR/NAME, stopped
+    at the end of the test."""
+    from meter import Meter
+    started = []
+
+    def make(name='sys', **kw):
+        m = Meter(os.path.join(tmpdir_short, name), **kw)
+        started.append(m)
+        return m.start()
+
+    yield make
+    for m in started:
+        m.stop()

@@ -242,3 +242,155 @@ def powerd_on_meter(meter, qmp_glob, count, idle_watts=None):
                            % (res.returncode, res.stderr))
     return [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
 
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nobody listens on just now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def qmp_args(*paths):
+    """QEMU arguments for a QMP server socket at each of @paths."""
+    out = []
+    for p in paths:
+        out += ['-qmp', 'unix:%s,server=on,wait=off' % p]
+    return out
+
+
+class FakeQMP:
+    """
+    tests/integration/fake-qmp.py serving @case (a comma-separated
+    sequence, one per query-power) on @socket, named @name; start()
+    returns once it listens.
+    """
+
+    SCRIPT = os.path.join(TOP, 'tests', 'integration', 'fake-qmp.py')
+
+    def __init__(self, socket_path, name, case):
+        self.socket = socket_path
+        self.pidfile = socket_path + '.pid'
+        self.cmd = [sys.executable, self.SCRIPT, '--socket', socket_path,
+                    '--name', name, '--case', case, '--pidfile',
+                    self.pidfile]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd)
+        wait_until(lambda: os.path.exists(self.pidfile) or
+                   self.proc.poll() is not None, 10,
+                   'fake-qmp.py listens on ' + self.socket)
+        assert self.proc.poll() is None, self.cmd
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @staticmethod
+    def cases():
+        out = subprocess.run([sys.executable, FakeQMP.SCRIPT, '--list'],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.split()
+
+
+class Powerd:
+    """
+    qemu-powerd with @args in the background, its JSON lines collected
+    as they are printed (self.lines) with their arrival times
+    (self.arrived, monotonic), stderr kept in a file of @tmpdir.
+    """
+
+    def __init__(self, args, tmpdir, binary=POWERD):
+        import itertools
+        import threading
+        self.lines, self.arrived = [], []
+        for n in itertools.count():
+            path = os.path.join(tmpdir, 'powerd-%d.err' % n)
+            if not os.path.exists(path):
+                break
+        self.err = open(path, 'w+')
+        self.proc = subprocess.Popen([binary] + list(args),
+                                     stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True)
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                self.lines.append(json.loads(line))
+                self.arrived.append(time.monotonic())
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def wait(self, timeout):
+        """The exit status, within @timeout seconds, all lines read."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError('qemu-powerd still runs after %.0f s: %s'
+                                 % (timeout, self.stderr()[-1000:]))
+        self._reader.join(10)
+        return rc
+
+    def kill(self, sig=9):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            self.proc.wait()
+        self._reader.join(10)
+
+    def close(self):
+        self.kill()
+        self.err.close()
+
+
+def run_powerd(args, timeout=60, binary=POWERD):
+    """qemu-powerd with @args to its end: the CompletedProcess."""
+    return subprocess.run([binary] + list(args), capture_output=True,
+                          text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def vm_in(line, name):
+    """VM @name (or socket .../@name.qmp) of JSON line @line, or None."""
+    for v in line['vms']:
+        if v['name'] == name or v.get('socket', '').endswith(
+                '/%s.qmp' % name):
+            return v
+    return None
+
+
+def vm_zone_joules(line, name, zone='package-0'):
+    """The cumulative energy of VM @name in @zone in JSON line @line."""
+    for z in vm_in(line, name)['zones']:
+        if z['zone'] == zone:
+            return z['energy_joules']
+    raise KeyError('%s has no zone %s' % (name, zone))
+
+
+def host_zone(line, zone='package-0'):
+    return next(z for z in line['host']['zones'] if z['zone'] == zone)
+
+
+def parts_add_up(line, tol=1e-6):
+    """The invariant of every line: watts = idle + VMs + unattributed +
+    other, per zone (an invariant only: the truth is the meter's)."""
+    for z in line['host']['zones']:
+        vms = sum(vz['watts'] for v in line['vms']
+                  for vz in v.get('zones') or [] if vz['zone'] == z['zone'])
+        parts = z['idle_watts'] + z['unattributed_watts'] + \
+            z['other_watts'] + vms
+        assert abs(parts - z['watts']) < tol + 1e-6 * abs(z['watts']), \
+            (z, vms)

@@ -15,7 +15,9 @@
 # can ask for the true energy of a VM between any two times of a run.
 # Like the host's /sys, the tree also shows the root cgroup's CPU usage
 # (ROOT/fs/cgroup/cpuacct/cpuacct.usage, the value the meter read), where
-# qemu-powerd takes the host's work from.
+# qemu-powerd takes the host's work from.  For the tests of the counter's
+# wraparound and of a second zone, the zone's max_energy_range_uj can be
+# made small and a "dram" sub-zone of constant power added.
 import bisect
 import os
 import threading
@@ -102,8 +104,15 @@ class Meter:
     """
 
     def __init__(self, root, idle_watts=10.0, watts_per_cpu=20.0,
-                 period=0.02):
+                 period=0.02, max_range=MAX_RANGE, dram_watts=None):
         self.root = root
+        # a small @max_range makes the counter wrap within a test;
+        # @dram_watts adds a "dram" sub-zone of that constant power
+        self.max_range = max_range
+        self.dram_watts = dram_watts
+        self.joules = Series()          # package energy, not wrapped
+        self.wraps = []                 # Unix times of package wraps
+        self._wrapped = 0
         self.idle = idle_watts
         self.k = watts_per_cpu
         self.period = period
@@ -120,7 +129,13 @@ class Meter:
         os.makedirs(os.path.dirname(self.usage), exist_ok=True)
         write_atomic(os.path.join(self.dir, 'name'), 'package-0\n')
         write_atomic(os.path.join(self.dir, 'max_energy_range_uj'),
-                     '%d\n' % MAX_RANGE)
+                     '%d\n' % max_range)
+        self.dram = os.path.join(root, 'class', 'powercap', 'intel-rapl:0:0')
+        if dram_watts is not None:
+            os.makedirs(self.dram, exist_ok=True)
+            write_atomic(os.path.join(self.dram, 'name'), 'dram\n')
+            write_atomic(os.path.join(self.dram, 'max_energy_range_uj'),
+                         '%d\n' % max_range)
         self._t0 = time.monotonic()
         self._b0 = host_busy_ns()
         self._write(self._t0, self._b0)
@@ -135,14 +150,24 @@ class Meter:
         uj = 1000000 + self.idle * 1e6 * (mono - self._t0) + \
             self.k * (busy - self._b0) / 1e3
         write_atomic(os.path.join(self.dir, 'energy_uj'),
-                     '%d\n' % (int(uj) % (MAX_RANGE + 1)))
+                     '%d\n' % (int(uj) % (self.max_range + 1)))
+        if self.dram_watts is not None:
+            dj = 1000000 + self.dram_watts * 1e6 * (mono - self._t0)
+            write_atomic(os.path.join(self.dram, 'energy_uj'),
+                         '%d\n' % (int(dj) % (self.max_range + 1)))
+        return uj
 
     def tick(self):
         mono, busy, now = time.monotonic(), host_busy_ns(), time.time()
-        if not self.paused:
-            self._write(mono, busy)
+        uj = self._write(mono, busy) if not self.paused else None
         with self._lock:
             self.host.add(now, busy)
+            if uj is not None:
+                n = int(uj) // (self.max_range + 1)
+                if self.joules.v and n > self._wrapped:
+                    self.wraps.append(now)
+                self._wrapped = n
+                self.joules.add(now, uj / 1e6)
             for pid, series in self.vms.values():
                 c = process_cpu_ns(pid)
                 if c is not None:
@@ -182,3 +207,14 @@ class Meter:
         """True active energy of the whole host between @t1 and @t2."""
         with self._lock:
             return self.k * (self.host.at(t2) - self.host.at(t1)) / 1e9
+
+    def host_joules(self, t1, t2):
+        """True energy of the package zone between @t1 and @t2."""
+        with self._lock:
+            return self.joules.at(t2) - self.joules.at(t1)
+
+    def vm_cpu_s(self, name, t1, t2):
+        """CPU seconds of VM @name's QEMU between @t1 and @t2."""
+        with self._lock:
+            s = self.vms[name][1]
+            return (s.at(t2) - s.at(t1)) / 1e9

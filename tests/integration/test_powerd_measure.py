@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# qemu-powerd's JSON output, --once and live, against the meter
+# (meter.py): tiny guests that spin, half-spin and halt, a package zone
+# whose power is 10 W + 20 W per busy CPU of measured CPU time and a dram
+# zone of a constant 5 W.  Each VM's energy must be its QEMU's measured CPU
+# time under the meter's model, the zone's energy the meter's; the fields
+# and the invariants of docs/qemu-powerd.rst are checked on the way.
+import json
+import os
+
+from machines import host_zone, parts_add_up, run_powerd, vm_in, \
+    vm_zone_joules, wait_until
+
+IDLE_W = 10.0
+DRAM_W = 5.0
+
+
+def vm_tolerance(true):
+    """
+    How far a VM's reported energy may be from its truth.  Over a whole
+    run the error is what the meter and QEMU read at slightly different
+    moments (a few ms of CPU at each end) and the meter's ticks (20 ms):
+    well under 2 %.  5 % leaves room for a loaded host (the meter
+    thread late by a tick or two); 0.3 J (15 ms of one CPU at 20 W) for
+    a halted VM, whose truth is close to 0.  A VM counted twice, or
+    given the idle power, or an interval one sample long, is off by far
+    more.
+    """
+    return 0.05 * true + 0.3
+
+
+def zone_tolerance(meter, joules, watts):
+    """
+    A zone's energy against the meter's: the energy_uj the daemon reads
+    may lag the meter's record by a tick at each end (period x watts),
+    and 1 % for the meter's tick jitter on a loaded host.
+    """
+    return 0.01 * joules + 2 * meter.period * watts
+
+
+def past(meter, t):
+    """Until the meter has recorded a tick after Unix time @t."""
+    wait_until(lambda: meter.host.t and meter.host.t[-1] > t, 5,
+               'the meter past %.3f' % t)
+
+
+def start_vms(tiny, meter, guests):
+    vms = {}
+    for name, guest in guests:
+        vms[name] = tiny(name, guest)
+        meter.track(name, vms[name].get_pid())
+    return vms
+
+
+def powerd_args(meter, tmp, *more):
+    return ['--qmp', os.path.join(tmp, '*.qmp'), '--format', 'json',
+            '--energy-source', 'powercap', '--sysfs-root', meter.root] + \
+        list(more)
+
+
+def test_once(tiny, meters, tmpdir_short):
+    """
+    (Scenario a.)  --once: one object over one interval of 2 s; each VM
+    named by -name with uuid "", ok, counted by task-clock; the package
+    zone's energy is the meter's, its idle the one given; dram's idle is
+    the one given for it; each VM's energy is its true energy.
+    """
+    meter = meters(dram_watts=DRAM_W)
+    vms = start_vms(tiny, meter, [('a-spin1', 'spin'), ('a-spin2', 'spin'),
+                                  ('a-idle', 'halt')])
+    res = run_powerd(powerd_args(meter, tmpdir_short, '--once',
+                                 '--interval', '2', '--idle-watts', str(IDLE_W),
+                                 '--idle-watts', 'dram-0=2'))
+    assert res.returncode == 0, res.stderr
+    o = json.loads(res.stdout)          # one object, not lines
+    t, iv = o['time'], o['interval_s']
+    past(meter, t)
+    assert (o['energy_source'], o['estimated'], o['counter_unit']) == \
+        ('powercap', False, 'nanoseconds')
+    assert abs(iv - 2) < 0.1, iv
+    assert 0 <= o['poll_s'] < iv
+    assert sorted(v['name'] for v in o['vms']) == sorted(vms)
+    for v in o['vms']:
+        assert v['uuid'] == '' and v['status'] == 'ok', v
+        assert v['counter_source'] == 'task-clock', v
+        assert 0 <= v['share'] <= 1, v
+    parts_add_up(o)
+
+    pkg = host_zone(o)
+    assert pkg['idle_watts'] == IDLE_W and not pkg['idle_estimated']
+    assert pkg['idle_method'] == 'given'
+    true = meter.host_joules(t - iv, t)
+    print('package-0: %.2f W x %.3f s, true %.2f J' % (pkg['watts'], iv,
+                                                      true))
+    assert abs(pkg['watts'] * iv - true) <= \
+        zone_tolerance(meter, true, pkg['watts'])
+    dram = host_zone(o, 'dram-0')
+    assert dram['idle_watts'] == 2 and not dram['idle_estimated']
+    assert abs(dram['watts'] - DRAM_W) <= 0.02 * DRAM_W, dram
+
+    for name in vms:
+        got = vm_zone_joules(o, name)
+        true = meter.vm_joules(name, t - iv, t)
+        print('%s: %.3f J reported, %.3f J true' % (name, got, true))
+        assert abs(got - true) <= vm_tolerance(true), name
+    # the meaning of the scenario: a halted VM costs about nothing
+    assert vm_in(o, 'a-idle')['zones'][0]['watts'] < 0.5
+
+
+def test_live(tiny, meters, tmpdir_short, daemons):
+    """
+    (Scenario b.)  Live mode, --count 8 --interval 0.5: each line is
+    printed when its interval ends (not at exit); 8 lines one interval
+    apart; every VM in every line, ok after the first; energies never
+    decrease; package-0's idle is the one given, dram's estimated; over
+    the run each VM's and each zone's energy is the meter's.
+    """
+    meter = meters(dram_watts=DRAM_W)
+    vms = start_vms(tiny, meter, [('b-spin', 'spin'), ('b-half', 'half'),
+                                  ('b-idle', 'halt')])
+    d = daemons(*powerd_args(meter, tmpdir_short, '--count', '8',
+                             '--interval', '0.5', '--idle-watts',
+                             'package-0=%g' % IDLE_W))
+    # flushed as it goes: the first line while the daemon still runs
+    wait_until(lambda: d.lines, 5, 'the first line')
+    assert d.proc.poll() is None, 'the first line came only at the exit'
+    assert d.wait(30) == 0, d.stderr()
+    lines = d.lines
+    assert len(lines) == 8
+    past(meter, lines[-1]['time'])
+    last = {}
+    for i, ln in enumerate(lines):
+        assert (ln['energy_source'], ln['estimated']) == ('powercap', False)
+        assert abs(ln['interval_s'] - 0.5) < 0.05, ln['interval_s']
+        if i:
+            step = ln['time'] - lines[i - 1]['time']
+            assert abs(step - ln['interval_s']) < 0.05, step
+        assert sorted(v['name'] for v in ln['vms']) == sorted(vms)
+        if i:
+            assert all(v['status'] == 'ok' for v in ln['vms']), ln['vms']
+        parts_add_up(ln)
+        pkg, dram = host_zone(ln), host_zone(ln, 'dram-0')
+        assert pkg['idle_watts'] == IDLE_W and pkg['idle_method'] == 'given'
+        assert dram['idle_estimated'] is True, dram
+        assert dram['idle_method'] in ('none-yet', 'regression'), dram
+        for v in ln['vms']:
+            for z in v.get('zones') or []:
+                key = (v['name'], z['zone'])
+                assert z['energy_joules'] >= last.get(key, 0), (key, z)
+                last[key] = z['energy_joules']
+
+    # Over the run: lines 2..8 (the first has no VM interval yet).
+    first, end = lines[1], lines[-1]
+    t1, t2 = first['time'], end['time']
+    for zone, true in (('package-0', meter.host_joules(t1, t2)),
+                       ('dram-0', DRAM_W * (t2 - t1))):
+        got = host_zone(end, zone)['energy_joules'] - \
+            host_zone(first, zone)['energy_joules']
+        print('%s: %.2f J reported, %.2f J true' % (zone, got, true))
+        assert abs(got - true) <= zone_tolerance(
+            meter, true, true / (t2 - t1)), zone
+    for name in vms:
+        got = vm_zone_joules(end, name) - vm_zone_joules(first, name)
+        true = meter.vm_joules(name, t1, t2)
+        print('%s: %.3f J reported, %.3f J true' % (name, got, true))
+        assert abs(got - true) <= vm_tolerance(true), name
+    # the half-busy guest costs less than the spinning one, more than idle
+    assert meter.vm_joules('b-idle', t1, t2) < \
+        meter.vm_joules('b-half', t1, t2) < \
+        meter.vm_joules('b-spin', t1, t2)
