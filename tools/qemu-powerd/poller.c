@@ -348,7 +348,7 @@ static void log_status(Vm *vm, VmStatus was)
     const char *name = vm->name ? vm->name : vm->key;
 
     if (vm->status == VM_FAILED && was != VM_FAILED) {
-        powerd_log_limited(LOG_WARNING, key, "VM '%s' is not measured: %s",
+        powerd_log_limited(LOG_NOTICE, key, "VM '%s' is not measured: %s",
                            name, vm->status_error ? vm->status_error : "");
     } else if (vm->status != VM_FAILED && was == VM_FAILED) {
         powerd_log_limited(LOG_NOTICE, key, "VM '%s' is measured again",

@@ -415,7 +415,7 @@ char *report_metrics(const Report *r)
               vm_last_ok);
     vm_metric(o, r, "qemu_power_vm_errors_total", "counter",
               "Intervals the VM was not measured in.", vm_errors);
-    vm_metric(o, r, "qemu_power_vm_counter_kernel_excluded", "gauge",
+    vm_metric(o, r, "qemu_power_vm_kernel_work_excluded", "gauge",
               "1 if the VM's counter misses kernel work (its share is "
               "too small).", vm_kernel_excluded);
     for (int energy = 0; energy < 2; energy++) {
