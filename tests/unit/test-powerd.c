@@ -234,6 +234,44 @@ static void test_interval_model(void)
     }
 }
 
+/*
+ * Jitter around 1 in single intervals averages out over the window; a
+ * window that is over 1 on the whole says so, once, and a new one starts.
+ */
+static void test_work_ratio_window(void)
+{
+    WorkRatioWindow w = { 0 };
+    int n = WORK_RATIO_WINDOW_S * 4, ratios = 0;
+    double r;
+
+    for (int i = 0; i < n; i++) {
+        /* 1.08 and 0.92 in turn, a quarter of a second each */
+        r = work_ratio_window_add(&w, i % 2 ? 0.92e9 : 1.08e9, 1e9, 0.25);
+        if (i < n - 1) {
+            g_assert_true(isnan(r));
+        }
+    }
+    g_assert_cmpfloat_with_epsilon(r, 1.0, EPS);
+    g_assert_cmpfloat(w.seconds, ==, 0);
+
+    for (int i = 0; i < 2 * WORK_RATIO_WINDOW_S; i++) {
+        r = work_ratio_window_add(&w, 1.2e9, 1e9, 1);
+        if (!isnan(r)) {
+            g_assert_cmpfloat_with_epsilon(r, 1.2, EPS);
+            ratios++;
+        }
+    }
+    g_assert_cmpint(ratios, ==, 2);
+
+    /* nonsense is skipped; a window with no host work has no ratio */
+    g_assert_true(isnan(work_ratio_window_add(&w, NAN, 1e9, 1)));
+    g_assert_true(isnan(work_ratio_window_add(&w, 1e9, 1e9, 0)));
+    g_assert_cmpfloat(w.seconds, ==, 0);
+    g_assert_true(isnan(work_ratio_window_add(&w, 1e9, 0,
+                                              WORK_RATIO_WINDOW_S)));
+    g_assert_cmpfloat(w.seconds, ==, 0);
+}
+
 /* Given beats estimated; no estimate yet is said so, with no idle. */
 static void test_idle_pick(void)
 {
@@ -794,6 +832,7 @@ int main(int argc, char **argv)
     g_test_add_func("/powerd/interval-empty", test_interval_empty);
     g_test_add_func("/powerd/interval-bad-zone", test_interval_bad_zone);
     g_test_add_func("/powerd/interval-model", test_interval_model);
+    g_test_add_func("/powerd/work-ratio-window", test_work_ratio_window);
     g_test_add_func("/powerd/idle-pick", test_idle_pick);
     g_test_add_func("/powerd/estimate", test_estimate);
     g_test_add_func("/powerd/sample", test_sample);

@@ -133,6 +133,28 @@ double attr_estimate_watts(double idle_watts, double max_watts,
     return sane(idle_watts) + MAX(0, max_watts - idle_watts) * u;
 }
 
+double work_ratio_window_add(WorkRatioWindow *w, double vm_rate,
+                             double host_rate, double dt)
+{
+    double ratio = NAN;
+
+    if (!isfinite(vm_rate) || !isfinite(host_rate) || !isfinite(dt) ||
+        dt <= 0) {
+        return NAN;
+    }
+    w->vm_work += sane(vm_rate) * dt;
+    w->host_work += sane(host_rate) * dt;
+    w->seconds += dt;
+    if (w->seconds < WORK_RATIO_WINDOW_S) {
+        return NAN;
+    }
+    if (w->host_work > 0) {
+        ratio = w->vm_work / w->host_work;
+    }
+    *w = (WorkRatioWindow) { 0 };
+    return ratio;
+}
+
 void idle_model_add(IdleModel *m, double u, double watts)
 {
     if (!isfinite(u) || !isfinite(watts) || u < 0 || watts < 0) {

@@ -146,4 +146,26 @@ AttrIdleMethod attr_idle_pick(const double *given, const IdleEstimate *e,
 double attr_estimate_watts(double idle_watts, double max_watts,
                            double utilisation);
 
+/*
+ * The VMs' work over the host's across a window of intervals.  One
+ * interval above 1 is jitter (the counters are read a moment apart, and
+ * a VM's sample may straddle the host's); the same over a minute means
+ * the counters disagree, which the operator should hear of.
+ */
+#define WORK_RATIO_WINDOW_S 60
+
+typedef struct WorkRatioWindow {
+    double vm_work, host_work;  /* sums over the window */
+    double seconds;             /* the window's length so far */
+} WorkRatioWindow;
+
+/*
+ * Add one interval of @dt s with the VMs' and the host's rates (work per
+ * second; not finite: the interval is skipped).  Once the window spans
+ * WORK_RATIO_WINDOW_S, return its ratio and start the next; before that,
+ * and for a window in which the host did no work, NaN.
+ */
+double work_ratio_window_add(WorkRatioWindow *w, double vm_rate,
+                             double host_rate, double dt);
+
 #endif

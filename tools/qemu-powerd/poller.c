@@ -318,13 +318,18 @@ static void take_answer(Powerd *pd, Vm *vm)
         vm_sample_clear(&s);
         return;
     }
-    if (s.kernel_excluded && !vm->kernel_excluded_told) {
-        /* its work is short of the kernel's part: too small a share */
-        powerd_log(LOG_WARNING, "VM '%s' counts user mode only "
-                   "(perf_event_paranoid on the host): its share of the "
-                   "power is too small by its kernel work",
-                   vm->name ? vm->name : vm->key);
-        vm->kernel_excluded_told = true;
+    if (s.kernel_excluded) {
+        /*
+         * its work is short of the kernel's part: too small a share.  One
+         * key for all VMs: on such a host they are all alike, and the
+         * outputs mark each one.
+         */
+        powerd_log_limited(LOG_WARNING, "kernel-excluded", "VM '%s' counts "
+                           "user mode only (perf_event_paranoid on the "
+                           "host): its share of the power is too small by "
+                           "its kernel work; counter_kernel_excluded marks "
+                           "every such VM",
+                           vm->name ? vm->name : vm->key);
     }
     if (!vm->have_prev || g_strcmp0(s.source, vm->prev.source) ||
         s.timestamp_ns <= vm->prev.timestamp_ns ||

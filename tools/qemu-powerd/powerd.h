@@ -59,6 +59,7 @@ typedef struct Powerd {
     SampleInbox *inbox;         /* samples pushed through libvirt */
     /* per zone, since qemu-powerd started; attribute() keeps it */
     AttrZoneEnergy *zone_parts_j;
+    WorkRatioWindow work_ratio_window;
 } Powerd;
 
 /*

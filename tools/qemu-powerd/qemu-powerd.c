@@ -438,18 +438,21 @@ static AttrVmStatus attr_status(VmStatus s)
 }
 
 /*
- * The VMs' work above the host's is not physical: say so, once a minute
- * at most.
+ * The VMs' work above the host's over a window is not physical: say so,
+ * once a minute at most.  A single interval above 1 is jitter.
  */
 #define WORK_RATIO_WARN 1.05
 
-static void warn_work_ratio(double ratio)
+static void warn_work_ratio(Powerd *pd, const AttrOut *out, double dt)
 {
+    double ratio = work_ratio_window_add(&pd->work_ratio_window,
+                                         out->vm_rate, out->host_rate, dt);
+
     if (ratio > WORK_RATIO_WARN) {
-        powerd_log_limited(LOG_WARNING, "work-ratio", "the VMs did %.2f "
-                           "times the host's work in an interval; their "
+        powerd_log_limited(LOG_WARNING, "work-ratio", "over the last %d s "
+                           "the VMs did %.2f times the host's work; their "
                            "shares were scaled down to fit (vm_work_ratio)",
-                           ratio);
+                           WORK_RATIO_WINDOW_S, ratio);
     }
 }
 
@@ -514,7 +517,7 @@ static void attribute(Powerd *pd, GPtrArray *vms, const HostSample *hs,
         powerd_log_limited(LOG_WARNING, "interval", "an interval of %g s: "
                            "nothing attributed", dt);
     }
-    warn_work_ratio(out.work_ratio);
+    warn_work_ratio(pd, &out, dt);
 
     r->interval_s = dt;
     r->activity = pd->unit_cycles ? out.host_rate : out.host_rate / 1e9;

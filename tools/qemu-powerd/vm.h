@@ -72,7 +72,6 @@ typedef struct Vm {
     VmSample ev;                /* this round's pushed sample */
     bool has_ev;
     unsigned misses;            /* pushed samples late in a row */
-    bool kernel_excluded_told;  /* the operator was warned once */
 
     /* measurements, owned by the main thread */
     VmSample prev;
