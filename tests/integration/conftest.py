@@ -43,34 +43,44 @@ def tmpdir_short():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def linux_vm(probe, guest, tmpdir_short):
-    """A factory of started LinuxVMs, shut down at the end of the test."""
+def launched(new):
+    """
+    For a factory fixture: make(...) launches and returns new(...); the
+    generator shuts every machine made down when the test ends.
+    """
     vms = []
 
-    def make(name, work, **kw):
-        vm = LinuxVM(probe, guest, tmpdir_short, name, work, **kw)
+    def make(*args, **kw):
+        vm = new(*args, **kw)
         vms.append(vm)
         vm.launch()
         return vm
 
-    yield make
-    for vm in vms:
-        vm.shutdown(hard=True)
+    try:
+        yield make
+    finally:
+        for vm in vms:
+            vm.shutdown(hard=True)
+
+
+@pytest.fixture
+def linux_vm(probe, guest, tmpdir_short):
+    """A factory of started LinuxVMs, shut down at the end of the test."""
+    yield from launched(lambda name, work, **kw:
+                        LinuxVM(probe, guest, tmpdir_short, name, work, **kw))
 
 
 @pytest.fixture
 def libvirtd():
     """
     A private libvirtd, stopped with its domains at the end of the test.
-    libvirtd.sh runs QEMU as root for now: the unprivileged libvirt-qemu
-    of Debian's default needs the helper of issue 14 for host energy.
+    It runs QEMU as libvirt's default user (Debian's libvirt-qemu), as
+    operators do; QEMU then has no host energy until issue 14's helper.
     """
     d = Libvirtd(os.path.join(BUILD, 'integration', 'pytest-libvirtd'))
     d.start()
     yield d
     d.stop()
-
 
 
 @pytest.fixture(scope='session')
@@ -88,20 +98,14 @@ def tiny(tiny_probe, tmpdir_short):
     at the end of the test.
     """
     from machines import TinyVM, qmp_args
-    vms = []
 
-    def make(name, guest, sockets=None, args=()):
+    def new(name, guest, sockets=None, args=()):
         if sockets is None:
             sockets = [os.path.join(tmpdir_short, name + '.qmp')]
-        vm = TinyVM(tiny_probe, tmpdir_short, name, guest,
-                    args=qmp_args(*sockets) + list(args))
-        vms.append(vm)
-        vm.launch()
-        return vm
+        return TinyVM(tiny_probe, tmpdir_short, name, guest,
+                      args=qmp_args(*sockets) + list(args))
 
-    yield make
-    for vm in vms:
-        vm.shutdown(hard=True)
+    yield from launched(new)
 
 
 @pytest.fixture
