@@ -49,6 +49,13 @@ def host_busy_ns():
     raise OSError('no usage_usec in ' + CGROUP2_STAT)
 
 
+def host_steal_s():
+    """CPU time the hypervisor under this host took from it (steal), s."""
+    with open('/proc/stat') as f:
+        v = f.readline().split()
+    return int(v[8]) / os.sysconf('SC_CLK_TCK') if len(v) > 8 else 0.0
+
+
 def process_cpu_ns(pid):
     """Run time of all threads of process @pid, in ns; None once it is gone."""
     total = 0
@@ -119,6 +126,7 @@ class Meter:
         self.dir = os.path.join(root, 'class', 'powercap', 'intel-rapl:0')
         self.vms = {}                   # name -> (pid, Series of CPU ns)
         self.host = Series()            # host busy CPU ns
+        self.steal = Series()           # host steal time, s
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -160,8 +168,10 @@ class Meter:
     def tick(self):
         mono, busy, now = time.monotonic(), host_busy_ns(), time.time()
         uj = self._write(mono, busy) if not self.paused else None
+        steal = host_steal_s()
         with self._lock:
             self.host.add(now, busy)
+            self.steal.add(now, steal)
             if uj is not None:
                 n = int(uj) // (self.max_range + 1)
                 if self.joules.v and n > self._wrapped:
@@ -212,6 +222,23 @@ class Meter:
         """True energy of the package zone between @t1 and @t2."""
         with self._lock:
             return self.joules.at(t2) - self.joules.at(t1)
+
+    def host_busy_s(self, t1, t2):
+        """CPU seconds of every task on the host between @t1 and @t2."""
+        with self._lock:
+            return (self.host.at(t2) - self.host.at(t1)) / 1e9
+
+    def stolen_joules(self, t1, t2):
+        """
+        The model's energy of the CPU time stolen from this host between
+        @t1 and @t2 (0 on bare metal).  On a host that is itself a VM,
+        a vCPU thread's task-clock (what QEMU counts) goes on while the
+        hypervisor below has the CPU, and its run time here (the truth)
+        does not: a VM's reported energy may exceed its truth by up to
+        this much.
+        """
+        with self._lock:
+            return self.k * (self.steal.at(t2) - self.steal.at(t1))
 
     def vm_cpu_s(self, name, t1, t2):
         """CPU seconds of VM @name's QEMU between @t1 and @t2."""

@@ -9,21 +9,27 @@ import os
 import time
 
 from machines import fd_count, powerd_on_meter, thread_cpu_ns, wait_until
-from meter import Meter
+from meter import Meter, host_steal_s
 
 # How far query-power's count of a vCPU may be from the scheduler's run
-# time of its thread: task-clock and the scheduler are two clocks (on a
-# nested host task-clock runs about 1 % ahead).
+# time of its thread: task-clock and the scheduler are two clocks.  On a
+# host that is itself a VM, task-clock also runs on while the hypervisor
+# below has the CPU, which the scheduler's run time leaves out (steal):
+# up to the steal measured over the same span on top.
 CLOCKS_AGREE = 0.05
 
 
 def vcpu_rates(vm, seconds):
-    """Per vCPU: (counted, scheduler's) CPU seconds per second."""
+    """
+    Per vCPU: (counted, scheduler's) CPU seconds per second; and the
+    CPU seconds per second stolen from this host meanwhile.
+    """
     pid = vm.get_pid()
     a = vm.query_power()
+    steal0 = host_steal_s()
     s0 = {v['thread-id']: thread_cpu_ns(pid, v['thread-id'])
           for v in a['vcpus']}
-    time.sleep(seconds)
+    time.sleep(seconds)     # the span to measure over
     b = vm.query_power()
     wall = (b['timestamp-ns'] - a['timestamp-ns']) / 1e9
     out = []
@@ -31,7 +37,7 @@ def vcpu_rates(vm, seconds):
         tid = vb['thread-id']
         out.append(((vb['count'] - va['count']) / 1e9 / wall,
                     (thread_cpu_ns(pid, tid) - s0[tid]) / 1e9 / wall))
-    return out
+    return out, (host_steal_s() - steal0) / wall
 
 
 def test_cpu1_one_busy_one_idle(linux_vm, probe):
@@ -41,12 +47,12 @@ def test_cpu1_one_busy_one_idle(linux_vm, probe):
     below the vCPU total and no count goes back.
     """
     vm = linux_vm('cpu1', 'cpu1', smp=2)
-    rates = vcpu_rates(vm, 2.0)
-    print('%s: vCPU (counted, scheduler) CPU/s: %s'
-          % (probe['POWER_ACCEL'], rates))
+    rates, steal = vcpu_rates(vm, 2.0)
+    print('%s: vCPU (counted, scheduler) CPU/s: %s, %.3f CPU/s stolen'
+          % (probe['POWER_ACCEL'], rates, steal))
     (busy, busy_sched), (idle, idle_sched) = rates
     assert busy_sched > 0.5, 'the busy vCPU thread barely ran'
-    assert abs(busy - busy_sched) <= CLOCKS_AGREE * busy_sched
+    assert abs(busy - busy_sched) <= CLOCKS_AGREE * busy_sched + steal
     assert idle < 0.05 and idle_sched < 0.05
 
     prev = None
@@ -84,8 +90,10 @@ def test_vcpu_hot_unplug_with_linux(linux_vm):
     """
     vm = linux_vm('hotplug', 'idle', smp='1,maxcpus=2')
     pid = vm.get_pid()
-    fds = fd_count(pid)
+    # counted after the first query-power, which opens the host's energy
+    # counters (a perf power PMU, where the host has one) for good
     before = vm.query_power()
+    fds = fd_count(pid)
     assert len(before['vcpus']) == 1
 
     slot = hotpluggable_free(vm)
@@ -111,8 +119,7 @@ def test_vcpu_hot_unplug_with_linux(linux_vm):
     assert after['vcpu-count'] >= plugged['vcpu-count']
     assert after['instance-count'] >= after['vcpu-count']
     wait_until(lambda: fd_count(pid) == fds, 10,
-               'QEMU\'s fd count returns to %d (now %d)'
-               % (fds, fd_count(pid)))
+               'QEMU\'s fd count returns to %d' % fds)
 
 
 def test_powerd_attribution_linux(linux_vm, tmpdir_short):
