@@ -10,8 +10,6 @@
 import argparse
 import json
 import math
-import re
-import sys
 
 # Rounding: the parts of a zone add up within this much per term.
 ROUND = 0.005
@@ -302,187 +300,6 @@ def load_lines(a, what):
     return objs or None
 
 
-def sc_once(a):
-    """a: --once --format json, spinning and halted VMs, fake RAPL."""
-    try:
-        objs = load(a.out, one=True)
-    except Bad as e:
-        result('one JSON object', False, str(e))
-        return
-    o = objs[0]
-    result('one JSON object', True)
-    run('energy_source %s, estimated false, counter_unit nanoseconds'
-        % a.source, header, o, a.source, False)
-    run('VM members well-formed', vm_fields, o)
-    names = sorted(a.spin + a.idle)
-
-    def names_ok():
-        got = sorted(v.get('name') for v in vms(o))
-        if got != names:
-            raise Bad('VMs %s, want %s (the -name values)' % (got, names))
-        for v in vms(o):
-            if v.get('uuid') != '':
-                raise Bad('VM %s: uuid %r, want "" without libvirt'
-                          % (v.get('name'), v.get('uuid')))
-        return ', '.join(got)
-    run('VMs named by -name, uuid ""', names_ok)
-
-    def status_ok():
-        bad = [v.get('name') for v in vms(o) if v.get('status') != 'ok']
-        if bad:
-            raise Bad('not ok: %s' % statuses(o))
-        return statuses(o)
-    run('every VM status ok', status_ok)
-
-    def source():
-        got = {v.get('name'): v.get('counter_source') for v in vms(o)}
-        if any(x != 'task-clock' for x in got.values()):
-            raise Bad('counter_source %s, want task-clock (TCG)' % got)
-        return ''
-    run('counter_source task-clock', source)
-
-    def interval():
-        return near(num(o.get('interval_s'), 'interval_s'), a.interval,
-                    0.3, 'interval_s')
-    run('interval_s about %g' % a.interval, interval)
-
-    def package():
-        z = zone_by_name(o, 'package-0')
-        d = [near(num(z.get('watts'), 'watts'), a.watts, 0.2, 'watts')]
-        idle = num(z.get('idle_watts'), 'idle_watts')
-        if abs(idle - a.idle_watts) > 0.01 or z.get('idle_estimated'):
-            raise Bad('idle_watts %g (estimated %r), want %g from'
-                      ' --idle-watts' % (idle, z.get('idle_estimated'),
-                                         a.idle_watts))
-        e = num(z.get('energy_joules'), 'energy_joules')
-        if e <= 0:
-            raise Bad('zone energy_joules %g <= 0' % e)
-        d.append('idle %.2f' % idle)
-        d.append('other %.2f' % num(z.get('other_watts'), 'other'))
-        return ', '.join(d)
-    run('zone package-0: watts about %g, idle %g' % (a.watts, a.idle_watts),
-        package)
-    if a.dram_watts is not None:
-        def dram():
-            z = zone_by_name(o, 'dram-0')
-            idle = num(z.get('idle_watts'), 'idle_watts')
-            if abs(idle - a.dram_idle_watts) > 0.01:
-                raise Bad('idle_watts %g, want %g from --idle-watts dram-0='
-                          % (idle, a.dram_idle_watts))
-            return near(num(z.get('watts'), 'watts'), a.dram_watts, 0.25,
-                        'watts')
-        run('zone dram-0: watts about %g, idle %g' % (a.dram_watts,
-                                                    a.dram_idle_watts), dram)
-    run('parts add up per zone', conservation, o)
-    run('no negative watts', no_negative, o, 10 * a.watts)
-
-    def idle_vms():
-        d = []
-        for n in a.idle:
-            v = vm_by_name(o, n)
-            if v is None:
-                raise Bad('no VM %s' % n)
-            w = vm_watts(v)
-            if w >= 1:
-                raise Bad('halted VM %s gets %.2f W' % (n, w))
-            d.append('%s %.2f W' % (n, w))
-        return ', '.join(d)
-    run('halted VM gets about 0 W', idle_vms)
-
-    def spin_vms():
-        ws = []
-        for n in a.spin:
-            v = vm_by_name(o, n)
-            if v is None:
-                raise Bad('no VM %s' % n)
-            ws.append((n, vm_watts(v), num(v.get('share'), 'share')))
-        d = ', '.join('%s %.2f W share %.3f' % x for x in ws)
-        for n, w, s in ws:
-            if w < a.min_spin_watts:
-                raise Bad('%s gets only %.2f W (%s)' % (n, w, d))
-        lo, hi = min(x[1] for x in ws), max(x[1] for x in ws)
-        if hi > 0 and (hi - lo) / hi > 0.35:
-            raise Bad('spinning VMs differ by more than 35%%: %s' % d)
-        return d
-    run('spinning VMs get similar, substantial power', spin_vms)
-
-    def formula():
-        z = zone_by_name(o, 'package-0')
-        act = num(z.get('watts'), 'watts') - num(z.get('idle_watts'), 'idle')
-        for v in vms(o):
-            w, s = vm_watts(v), num(v.get('share', 0), 'share')
-            if abs(w - act * s) > 0.25 + 0.03 * act * s:
-                raise Bad('%s: %.3f W != active %.2f W * share %.4f'
-                          % (v.get('name'), w, act, s))
-        return ''
-    run('VM watts = active watts * share', formula)
-
-
-def sc_live(a):
-    """b: live --format json --count N."""
-    objs = load_lines(a, '--count %d gives %d lines' % (a.count, a.count))
-    if not objs:
-        return
-    result('every line is JSON', True, '%d lines' % len(objs))
-    each_line('energy_source %s, estimated false in every line' % a.source,
-              objs, header, a.source, False)
-    each_line('VM members well-formed in every line', objs, vm_fields)
-    each_line('parts add up in every line', objs, conservation)
-    each_line('no negative or absurd watts in every line', objs,
-              no_negative, 10 * a.watts)
-    run('VM energy_joules never decreases', monotonic_energy, objs)
-    run('time increases', increasing_time, objs)
-    run('time advances by interval_s', time_steps, objs)
-
-    def all_vms():
-        for i, o in enumerate(objs, 1):
-            got = sorted(v.get('name') for v in vms(o))
-            if got != sorted(a.vms):
-                raise Bad('line %d: VMs %s' % (i, got))
-            if i > 1 and any(v.get('status') != 'ok' for v in vms(o)):
-                raise Bad('line %d: %s' % (i, statuses(o)))
-        return ''
-    run('every VM in every line, ok after the first', all_vms)
-
-    def intervals():
-        t = [num(o.get('interval_s'), 'interval_s') for o in objs]
-        bad = [x for x in t if abs(x - a.interval) > 0.5 * a.interval]
-        if bad:
-            raise Bad('interval_s %s, want %g' % (bad, a.interval))
-        return 'mean %.3f' % (sum(t) / len(t))
-    run('interval_s about %g in every line' % a.interval, intervals)
-
-    def idle():
-        low = {}
-        for i, o in enumerate(objs, 1):
-            for z in zones(o):
-                n = z.get('zone')
-                w = num(z.get('watts'), 'watts')
-                low[n] = min(low.get(n, w), w)
-                iw = num(z.get('idle_watts'), 'idle_watts')
-                if n in a.idle:
-                    if z.get('idle_estimated') is not False or \
-                            abs(iw - a.idle[n]) > 0.01:
-                        raise Bad('line %d: %s idle %g estimated %r, want'
-                                  ' %g from --idle-watts'
-                                  % (i, n, iw, z.get('idle_estimated'),
-                                     a.idle[n]))
-                elif n in a.idle_estimated:
-                    if z.get('idle_estimated') is not True or \
-                            iw > low[n] + 0.01 or iw < 0:
-                        raise Bad('line %d: %s idle %g estimated %r, want'
-                                  ' the lowest power so far (%g)'
-                                  % (i, n, iw, z.get('idle_estimated'),
-                                     low[n]))
-        return ', '.join('%s idle %.2f (%s)' % (
-            z.get('zone'), z.get('idle_watts'),
-            'estimated' if z.get('idle_estimated') else 'given')
-            for z in zones(objs[-1]))
-    if a.idle or a.idle_estimated:
-        run('idle power: given per zone, else the lowest seen, estimated',
-            idle)
-
-
 def sc_faults(a):
     """c: SIGKILL, SIGSTOP/SIGCONT, a late VM, a RAPL wrap."""
     objs = load_lines(a, 'daemon kept running: --count %d lines' % a.count)
@@ -664,45 +481,6 @@ def sc_fakes(a):
         run('%s: failed for one interval, then ok' % name, flaky)
 
 
-def sc_estimate(a):
-    """e: --energy-source estimate."""
-    objs = load_lines(a, '%d lines' % a.count)
-    if not objs:
-        return
-    each_line('energy_source estimate, estimated true in every line',
-              objs, header, 'estimate', True)
-    each_line('parts add up in every line', objs, conservation)
-    each_line('no negative watts', objs, no_negative, a.max_watts + 0.01)
-
-    def model():
-        for i, o in enumerate(objs, 1):
-            for z in zones(o):
-                w = num(z.get('watts'), 'watts')
-                idle = num(z.get('idle_watts'), 'idle_watts')
-                if abs(idle - a.idle_watts) > 0.01:
-                    raise Bad('line %d: idle_watts %g, want %g'
-                              % (i, idle, a.idle_watts))
-                if not a.idle_watts - 0.01 <= w <= a.max_watts + 0.01:
-                    raise Bad('line %d: watts %g not in [%g, %g]'
-                              % (i, w, a.idle_watts, a.max_watts))
-        return 'zones %s, watts %s' % (
-            [z.get('zone') for z in zones(objs[-1])],
-            ['%.1f' % num(z.get('watts'), 'w') for z in zones(objs[-1])])
-    run('model: idle <= watts <= max, idle from --idle-watts', model)
-
-    def ordering():
-        o = objs[-1]
-        s, h = vm_by_name(o, a.spin), vm_by_name(o, a.halt)
-        if s is None or h is None:
-            raise Bad(statuses(o))
-        ws = sum(num(z.get('watts'), 'w') for z in s.get('zones') or [])
-        wh = sum(num(z.get('watts'), 'w') for z in h.get('zones') or [])
-        if not ws > wh + 1:
-            raise Bad('spinning %.2f W, halted %.2f W' % (ws, wh))
-        return 'spinning %.2f W, halted %.2f W' % (ws, wh)
-    run('spinning VM gets more than the halted one', ordering)
-
-
 def sc_state(a):
     """f: cumulative energy survives kill -9 through --state-file."""
     try:
@@ -755,125 +533,6 @@ def sc_state(a):
            statuses(later))
 
 
-def metric_lines(text):
-    """{name: [(labels dict, value)]} from Prometheus text."""
-    out = {}
-    pat = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
-    lab = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-    for line in text.splitlines():
-        if not line or line.startswith('#'):
-            continue
-        m = pat.match(line)
-        if not m:
-            continue
-        labels = dict(lab.findall(m.group(3) or ''))
-        try:
-            val = float(m.group(4))
-        except ValueError:
-            val = float('nan')
-        out.setdefault(m.group(1), []).append((labels, val))
-    return out
-
-
-METRICS = ['qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
-           'qemu_power_vm_share_ratio', 'qemu_power_vm_up',
-           'qemu_power_host_watts', 'qemu_power_host_idle_watts',
-           'qemu_power_host_other_watts',
-           'qemu_power_host_energy_joules_total',
-           'qemu_power_poll_duration_seconds', 'qemu_power_info']
-
-
-def sc_metrics(a):
-    """g: the /metrics body."""
-    with open(a.body) as f:
-        text = f.read()
-    m = metric_lines(text)
-    missing = [n for n in METRICS if n not in m]
-    result('every metric of the spec present', not missing,
-           'missing %s' % missing if missing else '')
-
-    def types():
-        want = {n: ('counter' if n.endswith('_total') else 'gauge')
-                for n in METRICS}
-        got = dict(re.findall(r'^# TYPE (\S+) (\S+)', text, re.M))
-        bad = []
-        for n, t in want.items():
-            # OpenMetrics names a counter without its _total suffix
-            g = got.get(n) or got.get(n[:-len('_total')] if
-                                      n.endswith('_total') else n)
-            if g != t:
-                bad.append('%s: %s' % (n, g))
-        if bad:
-            raise Bad('TYPE %s' % ', '.join(bad))
-        return ''
-    run('metric types as in the spec', types)
-
-    def per_vm():
-        for n in ('qemu_power_vm_watts', 'qemu_power_vm_energy_joules_total',
-                  'qemu_power_vm_share_ratio', 'qemu_power_vm_up'):
-            got = sorted({s[0].get('vm') for s in m.get(n, [])})
-            if got != sorted(a.vms):
-                raise Bad('%s for VMs %s, want %s' % (n, got, a.vms))
-            for labels, val in m[n]:
-                if 'uuid' not in labels:
-                    raise Bad('%s without a uuid label' % n)
-                if not math.isfinite(val) or val < 0:
-                    raise Bad('%s%s = %g' % (n, labels, val))
-                if n in ('qemu_power_vm_watts',
-                         'qemu_power_vm_energy_joules_total') and \
-                        'zone' not in labels:
-                    raise Bad('%s without a zone label' % n)
-        ups = {s[0]['vm']: s[1] for s in m['qemu_power_vm_up']}
-        if any(v != 1 for v in ups.values()):
-            raise Bad('qemu_power_vm_up %s' % ups)
-        return ''
-    run('per-VM series for each VM, vm/uuid/zone labels, up 1', per_vm)
-
-    def info():
-        s = m.get('qemu_power_info', [])
-        if len(s) != 1:
-            raise Bad('%d qemu_power_info series' % len(s))
-        labels, val = s[0]
-        want = {'energy_source': a.source, 'counter_unit': 'nanoseconds',
-                'estimated': 'false'}
-        if val != 1 or any(labels.get(k) != v for k, v in want.items()):
-            raise Bad('qemu_power_info%s %g' % (labels, val))
-        return ''
-    run('qemu_power_info labels', info)
-
-    def host():
-        s = m.get('qemu_power_host_watts', [])
-        zs = {lab.get('zone'): v for lab, v in s}
-        if 'package-0' not in zs:
-            raise Bad('zones %s' % list(zs))
-        return near(zs['package-0'], a.watts, 0.3, 'host watts')
-    run('qemu_power_host_watts{zone="package-0"} about %g' % a.watts, host)
-
-
-def sc_promquery(a):
-    """g: a query of the real Prometheus server."""
-    with open(a.reply) as f:
-        r = json.load(f)
-    if r.get('status') != 'success':
-        result('query succeeded', False, json.dumps(r)[:300])
-        return
-    res = r['data']['result']
-    got = sorted(s['metric'].get('vm') for s in res)
-    result('one series per VM', got == sorted(a.vms),
-           'vms %s' % got)
-    vals = {}
-    for s in res:
-        try:
-            vals[s['metric'].get('vm')] = float(s['value'][1])
-        except (KeyError, ValueError, IndexError):
-            vals[s['metric'].get('vm')] = float('nan')
-    d = ', '.join('%s %.3f W' % kv for kv in sorted(vals.items()))
-    result('all values finite and non-negative',
-           bool(vals) and all(math.isfinite(v) and v >= 0
-                              for v in vals.values()), d)
-    result('spinning VM %s > 1 W' % a.spin, vals.get(a.spin, 0) > 1, d)
-
-
 def sc_libvirt(a):
     """i: --libvirt with a private libvirtd."""
     try:
@@ -916,33 +575,6 @@ def main():
     def lst(s):
         return [x for x in s.split(',') if x]
 
-    p = sub.add_parser('once')
-    p.add_argument('out')
-    p.add_argument('--spin', type=lst, default=[])
-    p.add_argument('--idle', type=lst, default=[])
-    p.add_argument('--watts', type=float, default=60)
-    p.add_argument('--dram-watts', type=float)
-    p.add_argument('--dram-idle-watts', type=float, default=0)
-    p.add_argument('--idle-watts', type=float, default=20)
-    p.add_argument('--interval', type=float, default=1)
-    p.add_argument('--min-spin-watts', type=float, default=4)
-    p.add_argument('--source', default='powercap')
-    p.set_defaults(fn=sc_once)
-
-    p = sub.add_parser('live')
-    p.add_argument('out')
-    p.add_argument('--vms', type=lst, default=[])
-    p.add_argument('--count', type=int, required=True)
-    p.add_argument('--interval', type=float, default=1)
-    p.add_argument('--watts', type=float, default=60)
-    p.add_argument('--source', default='powercap')
-    p.add_argument('--idle', type=lambda s: {k: float(v) for k, v in (
-        x.split('=') for x in lst(s))}, default={},
-        help='ZONE=W,...: idle power given')
-    p.add_argument('--idle-estimated', type=lst, default=[],
-                   help='zones whose idle power is estimated')
-    p.set_defaults(fn=sc_live)
-
     p = sub.add_parser('faults')
     p.add_argument('out')
     p.add_argument('--events', required=True)
@@ -966,32 +598,10 @@ def main():
     p.add_argument('--restarted', type=lst, default=[])
     p.set_defaults(fn=sc_fakes)
 
-    p = sub.add_parser('estimate')
-    p.add_argument('out')
-    p.add_argument('--count', type=int, required=True)
-    p.add_argument('--idle-watts', type=float, required=True)
-    p.add_argument('--max-watts', type=float, required=True)
-    p.add_argument('--spin', required=True)
-    p.add_argument('--halt', required=True)
-    p.set_defaults(fn=sc_estimate)
-
     p = sub.add_parser('state')
     p.add_argument('before')
     p.add_argument('after')
     p.set_defaults(fn=sc_state)
-
-    p = sub.add_parser('metrics')
-    p.add_argument('body')
-    p.add_argument('--vms', type=lst, default=[])
-    p.add_argument('--watts', type=float, default=60)
-    p.add_argument('--source', default='powercap')
-    p.set_defaults(fn=sc_metrics)
-
-    p = sub.add_parser('promquery')
-    p.add_argument('reply')
-    p.add_argument('--vms', type=lst, default=[])
-    p.add_argument('--spin', required=True)
-    p.set_defaults(fn=sc_promquery)
 
     p = sub.add_parser('libvirt')
     p.add_argument('out')

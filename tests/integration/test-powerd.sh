@@ -4,18 +4,15 @@
 # test-powerd.sh [SCENARIO...]: integration tests of qemu-powerd against
 # docs/qemu-powerd.rst, with the patched QEMU from build/ running the tiny
 # spin, half and halt guests under TCG (or KVM), fake RAPL counters
-# (fake-rapl.py), fake QMP servers with bad replies (fake-qmp.py), a real
-# Prometheus server and a private libvirtd (libvirtd.sh).  The scenarios
-# (default: all) are
-#   a  --once --format json: 2 spinning + 1 halted VM, fake RAPL at 60 W
-#   b  live mode, JSON lines: conservation, growing energy, flushing
+# (fake-rapl.py), fake QMP servers with bad replies (fake-qmp.py) and a
+# private libvirtd (libvirtd.sh).  Scenarios a (--once), b (live mode)
+# and e (--energy-source estimate) are now pytest cases against the meter
+# in test_powerd_measure.py, g (Prometheus) in test_prometheus.py, h (exit
+# codes) in test_operations.py.  The scenarios here (default: all) are
 #   c  faults: SIGKILL and restart, SIGSTOP/SIGCONT, a late VM, a RAPL
 #      counter wrap
 #   d  fake QMP servers with bad replies next to a good real VM
-#   e  --energy-source estimate
 #   f  --state-file across kill -9
-#   g  --listen: promtool, and a real Prometheus scraping it
-#   h  exit codes
 #   i  --libvirt with a private libvirtd and two domains, by query and
 #      by pushed samples
 #   j  push mode: event vs poll on the same VMs, fallback to polling,
@@ -33,7 +30,7 @@ here="$top/tests/integration"
 qemu=${QEMU:-$top/build/qemu-system-x86_64}
 powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
-all="a b c d e f g h i j"
+all="c d f i j"
 
 . "$here/results.sh"
 
@@ -192,24 +189,6 @@ expect_rc() {
     fi
 }
 
-# fetch URL OUT: GET URL into OUT; fails on an HTTP error
-fetch() {
-    python3 - "$1" "$2" <<'EOF'
-import sys
-import urllib.request
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-        data = r.read()
-except Exception as e:
-    sys.exit('%s: %s' % (sys.argv[1], e))
-with open(sys.argv[2], 'wb') as f:
-    f.write(data)
-EOF
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 now() {
     date +%s.%N
 }
@@ -235,44 +214,6 @@ done_scenario() {
 }
 
 # --- the scenarios ---
-
-sc_a() {
-    fresh a "--once --format json, 2 spinning + 1 halted VM, RAPL 60 W"
-    start_rapl "$s/sys" 60 --dram-watts 5
-    start_vm "$s" a-spin1 spin
-    start_vm "$s" a-spin2 spin
-    start_vm "$s" a-idle halt
-    sleep 0.5
-    powerd_fg "$s/out.json" 30 --qmp "$s/*.qmp" --once --format json \
-        --interval 2 --energy-source powercap --sysfs-root "$s/sys" \
-        --idle-watts 20 --idle-watts dram-0=2
-    expect_rc 0 "a: --once exits 0" "$s/out.json"
-    checks once "$s/out.json" --spin a-spin1,a-spin2 --idle a-idle \
-        --watts 60 --idle-watts 20 --dram-watts 5 --dram-idle-watts 2 \
-        --interval 2
-    done_scenario
-}
-
-sc_b() {
-    fresh b "live mode, --format json --count 8 --interval 0.5"
-    start_rapl "$s/sys" 60 --dram-watts 5
-    start_vm "$s" b-spin spin
-    start_vm "$s" b-half half
-    start_vm "$s" b-idle halt
-    sleep 0.3
-    powerd_bg "$s/out.json" --qmp "$s/*.qmp" --format json --count 8 \
-        --interval 0.5 --energy-source powercap --sysfs-root "$s/sys" \
-        --idle-watts package-0=20
-    sleep 2.5
-    n=$(lines "$s/out.json")
-    result "b: lines are written as they come (2.5 s in: $n lines)" \
-        [ "$n" -ge 1 ]
-    wait_exit "$dpid" 20
-    expect_rc 0 "b: --count 8 exits 0" "$s/out.json"
-    checks live "$s/out.json" --vms b-spin,b-half,b-idle --count 8 \
-        --interval 0.5 --watts 60 --idle package-0=20 --idle-estimated dram-0
-    done_scenario
-}
 
 sc_c() {
     fresh c "faults in live mode"
@@ -346,60 +287,6 @@ sc_d() {
     done_scenario
 }
 
-sc_e() {
-    fresh e "--energy-source estimate"
-    mkdir -p "$s/sys"
-    start_vm "$s" e-spin spin
-    start_vm "$s" e-halt halt
-    sleep 0.3
-    est="--energy-source estimate --idle-watts 30 --max-watts 130"
-    # shellcheck disable=SC2086
-    powerd_fg "$s/out.json" 30 --qmp "$s/*.qmp" --format json --count 4 \
-        --interval 0.5 --sysfs-root "$s/sys" $est
-    expect_rc 0 "e: exits 0" "$s/out.json"
-    checks estimate "$s/out.json" --count 4 --idle-watts 30 \
-        --max-watts 130 --spin e-spin --halt e-halt
-    # shellcheck disable=SC2086
-    powerd_fg "$s/default.json" 30 --qmp "$s/*.qmp" --once \
-        --interval 0.5 --sysfs-root "$s/sys" $est
-    expect_rc 0 "e: --once without --format exits 0" "$s/default.json"
-    result "e: without --format and a terminal, the output is JSON" \
-        python3 -c 'import json, sys; json.load(open(sys.argv[1]))' \
-        "$s/default.json"
-    # shellcheck disable=SC2086
-    powerd_fg "$s/out.txt" 30 --qmp "$s/*.qmp" --format table --once \
-        --interval 0.5 --sysfs-root "$s/sys" $est
-    expect_rc 0 "e: --format table --once exits 0" "$s/out.txt"
-    result "e: the table says the power is estimated" \
-        grep -qi estimat "$s/out.txt"
-    grep -qi estimat "$s/out.txt" || show "$s/out.txt"
-    # shellcheck disable=SC2086
-    powerd_fg "$s/out.csv" 30 --qmp "$s/*.qmp" --format csv --once \
-        --interval 0.5 --sysfs-root "$s/sys" $est
-    expect_rc 0 "e: --format csv --once exits 0" "$s/out.csv"
-    if csv=$(python3 - "$s/out.csv" <<'EOF'
-import csv
-import sys
-rows = [r for r in csv.reader(open(sys.argv[1])) if r]
-if rows and rows[0][:2] == ['time', 'vm']:
-    rows = rows[1:]                     # a header line is fine
-bad = [r for r in rows if len(r) != 7]
-vms = sorted({r[1] for r in rows if len(r) == 7})
-if bad or vms != ['e-halt', 'e-spin']:
-    sys.exit('rows %r' % rows[:5])
-for r in rows:
-    float(r[0]), float(r[4]), float(r[5]), float(r[6])
-print('%d rows' % len(rows))
-EOF
-    ); then
-        ok "e: csv: time,vm,uuid,zone,watts,share,energy_joules: $csv"
-    else
-        not_ok "e: csv lines: $csv"
-        show "$s/out.csv"
-    fi
-    done_scenario
-}
-
 sc_f() {
     fresh f "--state-file across kill -9"
     start_rapl "$s/sys" 60
@@ -421,163 +308,6 @@ sc_f() {
     expect_rc 0 "f: restarted with the state file, exits 0" \
         "$s/after.json"
     checks state "$s/before.json" "$s/after.json"
-    done_scenario
-}
-
-sc_g() {
-    fresh g "Prometheus"
-    start_rapl "$s/sys" 60
-    start_vm "$s" g-spin spin
-    start_vm "$s" g-halt halt
-    port=$(free_port)
-    powerd_bg "$s/out.json" --qmp "$s/*.qmp" --format json --interval 1 \
-        --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20 \
-        --listen "127.0.0.1:$port"
-    url="http://127.0.0.1:$port/metrics"
-    # wait for the first interval's numbers
-    n=0
-    until fetch "$url" "$s/metrics.txt" 2>"$s/fetch.err" &&
-        grep -q '^qemu_power_vm_watts{.*g-halt' "$s/metrics.txt" &&
-        grep -q '^qemu_power_vm_watts{.*g-spin' "$s/metrics.txt"; do
-        n=$((n + 1))
-        if [ $n -ge 30 ] || ! alive "$dpid"; then
-            break
-        fi
-        sleep 0.5
-    done
-    if [ -s "$s/metrics.txt" ]; then
-        ok "g: GET $url"
-    else
-        not_ok "g: GET $url: $(cat "$s/fetch.err")"
-        show "$s/out.json.err"
-    fi
-    if promtool check metrics <"$s/metrics.txt" >"$s/promtool.out" 2>&1
-    then
-        ok "g: promtool check metrics"
-    else
-        not_ok "g: promtool check metrics"
-        show "$s/promtool.out"
-    fi
-    checks metrics "$s/metrics.txt" --vms g-spin,g-halt --watts 60
-
-    pport=$(free_port)
-    cat >"$s/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: qemu-powerd
-    static_configs:
-      - targets: ['127.0.0.1:$port']
-EOF
-    prometheus --config.file="$s/prometheus.yml" \
-        --storage.tsdb.path="$s/tsdb" \
-        --web.listen-address="127.0.0.1:$pport" --log.level=warn \
-        >"$s/prometheus.log" 2>&1 &
-    ppid_=$!
-    track $ppid_
-    papi="http://127.0.0.1:$pport"
-    n=0
-    until fetch "$papi/-/ready" "$s/ready.txt" 2>/dev/null; do
-        n=$((n + 1))
-        if [ $n -ge 60 ] || ! alive "$ppid_"; then
-            break
-        fi
-        sleep 0.5
-    done
-    if [ -s "$s/ready.txt" ]; then
-        ok "g: prometheus ready on 127.0.0.1:$pport"
-    else
-        not_ok "g: prometheus did not start"
-        show "$s/prometheus.log"
-    fi
-    sleep 10
-    q='sum by (vm) (rate(qemu_power_vm_energy_joules_total[5s]))'
-    qe=$(python3 -c 'import sys, urllib.parse as u
-print(u.quote(sys.argv[1]))' "$q")
-    n=0
-    while :; do
-        fetch "$papi/api/v1/query?query=$qe" "$s/query.json" \
-            2>"$s/query.err"
-        # until a series per VM, 5 s at most
-        [ "$(grep -o '"vm":' "$s/query.json" 2>/dev/null | wc -l)" -ge 2 ] &&
-            break
-        n=$((n + 1))
-        [ $n -ge 5 ] && break
-        sleep 1
-    done
-    if [ -s "$s/query.json" ]; then
-        note "g: $q: $(head -c 600 "$s/query.json")"
-        checks promquery "$s/query.json" --vms g-spin,g-halt --spin g-spin
-    else
-        not_ok "g: query $q: $(cat "$s/query.err")"
-    fi
-    if promtool check config "$top/docs/prometheus.yml" \
-        >"$s/check-config.out" 2>&1; then
-        ok "g: promtool check config docs/prometheus.yml"
-    else
-        not_ok "g: promtool check config docs/prometheus.yml"
-        show "$s/check-config.out"
-    fi
-    if out=$(python3 - "$top/contrib/grafana/qemu-power-dashboard.json" \
-        <<'EOF'
-import json
-import sys
-d = json.load(open(sys.argv[1]))
-panels = d['panels']
-exprs = [t['expr'] for p in panels for t in p.get('targets', [])]
-need = ['qemu_power_vm_watts', 'qemu_power_host_watts',
-        'qemu_power_host_idle_watts', 'qemu_power_host_other_watts',
-        'qemu_power_vm_energy_joules_total']
-missing = [m for m in need if not any(m in e for e in exprs)]
-assert d['title'] and d['schemaVersion'] and not missing, missing
-print('%d panels' % len(panels))
-EOF
-    ); then
-        ok "g: contrib/grafana/qemu-power-dashboard.json: $out"
-    else
-        not_ok "g: contrib/grafana/qemu-power-dashboard.json: $out"
-    fi
-    done_scenario
-}
-
-sc_h() {
-    fresh h "exit codes"
-    python3 "$here/fake-rapl.py" --root "$s/sys" --init-only
-    mkdir -p "$s/empty"
-    for bad in "--bogus-option" "--interval 0.01" "--format xml" \
-        "--energy-source nuclear"; do
-        # shellcheck disable=SC2086
-        powerd_fg "$s/bad.out" 20 $bad --once --qmp "$s/none-*.qmp" \
-            --sysfs-root "$s/sys"
-        expect_rc 1 "h: $bad: bad options" "$s/bad.out"
-        opt=${bad%% *}
-        opt=${opt#--}
-        if [ "$bad" = "--bogus-option" ]; then
-            want=$opt
-        else
-            want=${bad#* }
-        fi
-        result "h: $bad: the message names '$want'" \
-            grep -qF -e "$want" "$s/bad.out.err"
-        grep -qF -e "$want" "$s/bad.out.err" || show "$s/bad.out.err"
-    done
-    powerd_fg "$s/novm.out" 20 --once --qmp "$s/none-*.qmp" \
-        --energy-source powercap --sysfs-root "$s/sys" --interval 0.5
-    expect_rc 2 "h: --once, no socket matches: no VM found" "$s/novm.out"
-    powerd_fg "$s/lv.out" 30 --once \
-        --libvirt 'qemu+unix:///system?socket=/nonexistent' \
-        --energy-source estimate --sysfs-root "$s/sys" --interval 0.5
-    expect_rc 3 "h: --libvirt, unreachable URI" "$s/lv.out"
-    start_fake "$s" h-fake good
-    wait_fakes "$s"
-    powerd_fg "$s/noe.out" 20 --once --qmp "$s/h-fake.qmp" \
-        --energy-source powercap --sysfs-root "$s/empty" --interval 0.5
-    expect_rc 4 "h: --energy-source powercap, empty sysfs root" \
-        "$s/noe.out"
-    for f in novm lv noe; do
-        result "h: $f: a message on stderr" [ -s "$s/$f.out.err" ]
-    done
     done_scenario
 }
 
@@ -751,7 +481,7 @@ for t in "$qemu" "$powerd"; do
         exit 1
     fi
 done
-for t in python3 promtool prometheus; do
+for t in python3; do
     command -v "$t" >/dev/null ||
         not_ok "$t not found; run scripts/install-deps.sh"
 done

@@ -11,7 +11,6 @@
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import threading
@@ -20,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from machines import (BUILD, POWERD, TinyVM, kvm_probe, make_bios,
+from machines import (BUILD, POWERD, TinyVM, free_port, kvm_probe, make_bios,
                       tiny_domain_xml, wait_until)
 from meter import Meter
 
@@ -30,12 +29,6 @@ INTERVAL = 1.0
 # a line is due every interval; a round may end a timeout late
 MAX_GAP = 2 * INTERVAL
 WATCH_S = 12
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class Daemon:

@@ -299,6 +299,52 @@ def test_bad_options(tmpdir_short, args, message):
     assert res.stderr.startswith('qemu-powerd: error: ')
 
 
+@pytest.mark.parametrize('args,message', [
+    (['--interval', '0.01'], "'0.01'"),
+    (['--format', 'xml'], "'xml'"),
+    (['--energy-source', 'nuclear'], "'nuclear'"),
+], ids=['interval', 'format', 'energy-source'])
+def test_bad_values(tmpdir_short, args, message):
+    """A value out of range or not known: exit status 1, naming it."""
+    meter = meter_in(tmpdir_short)
+    res = run_powerd(powerd_cmd(meter, '--qmp', os.path.join(
+        tmpdir_short, 'none-*.qmp'), '--once')[1:] + args)
+    assert res.returncode == 1, res
+    assert message in res.stderr, res.stderr
+
+
+def test_exit_codes(tmpdir_short):
+    """
+    (Scenario h.)  The runtime failures of docs/qemu-powerd.rst, each
+    with its status and a message on stderr: no VM found (2), libvirt
+    unreachable (3), no energy source (4).
+    """
+    from machines import FakeQMP
+    meter = meter_in(tmpdir_short)
+    empty = os.path.join(tmpdir_short, 'empty')
+    os.mkdir(empty)
+    fake = FakeQMP(os.path.join(tmpdir_short, 'h-fake.qmp'), 'h-fake',
+                   'good').start()
+    try:
+        cases = [
+            (2, ['--qmp', os.path.join(tmpdir_short, 'none-*.qmp'),
+                 '--energy-source', 'powercap', '--sysfs-root',
+                 meter.root]),
+            (3, ['--libvirt', 'qemu+unix:///system?socket=/nonexistent',
+                 '--energy-source', 'estimate', '--sysfs-root',
+                 meter.root]),
+            (4, ['--qmp', fake.socket, '--energy-source', 'powercap',
+                 '--sysfs-root', empty]),
+        ]
+        for status, args in cases:
+            res = run_powerd(args + ['--once', '--interval', '0.5'])
+            print(status, res.stderr.strip())
+            assert res.returncode == status, res
+            assert res.stderr.startswith('qemu-powerd: error: '), res
+    finally:
+        fake.stop()
+
+
 def test_help_and_version():
     for opt in ('-h', '--help'):
         res = run_powerd([opt])

@@ -12,9 +12,7 @@ import argparse
 import collections
 import importlib.util
 import json
-import math
 import os
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
