@@ -456,8 +456,12 @@ main() {
     else
         not_ok "no memory numbers (the daemon was gone)"
     fi
-    if grep -Eqi 'critical|warning|assert|abort|segmentation|corrupt|double free' \
-        "$dir/out.json.err"; then
+    # (a VM that counts user mode only is the host's setting, said once a
+    # minute and marked in the JSON: not a fault of the daemon)
+    if grep -v 'counts user mode only (perf_event_paranoid' \
+        "$dir/out.json.err" |
+        grep -Eqi 'critical|warning|assert|abort|segmentation|corrupt|double free'
+    then
         not_ok "qemu-powerd's stderr has warnings"
         show "$dir/out.json.err"
     else
