@@ -65,6 +65,8 @@ void hmp_info_power(Monitor *mon, const QDict *qdict)
     if (!info->host_energy->available) {
         monitor_printf(mon, "host energy: unavailable (%s)\n",
                        info->host_energy->reason);
+    } else {
+        monitor_printf(mon, "host energy:\n");
     }
     for (PowerEnergyZoneList *z = info->host_energy->zones; z; z = z->next) {
         monitor_printf(mon, "  %s: %" PRIu64 " uJ (%s)\n", z->value->name,

@@ -418,10 +418,16 @@ static void test_hotplug(void)
     QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1,maxcpus=2",
                                   "-object host-power,id=hp0,"
                                   "counters=task-clock");
-    int fds = count_fds(qts);
     QDict *info;
     uint64_t total;
+    int fds;
 
+    /*
+     * counted after a first query-power, which opens the host's energy
+     * counters for good where the host has any (a perf power PMU)
+     */
+    qobject_unref(query_power(qts));
+    fds = count_fds(qts);
     plug_cpu(qts, "cpu1");
     info = query_power(qts);
     g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 2);
@@ -455,6 +461,7 @@ static void test_hmp(void)
 
     g_assert_nonnull(strstr(out, "counter source: task-clock"));
     g_assert_nonnull(strstr(out, "CPU 0 thread "));
+    /* "host energy: unavailable (...)", or the header of its zones */
     g_assert_nonnull(strstr(out, "host energy:"));
     qtest_quit(qts);
 }
