@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Names a tenant may give a VM (a tab, a quote, a backslash, a newline,
-# non-ASCII) must not break anyone's scrape or the daemon's restart:
-# qemu-powerd's /metrics passes promtool with each name as its own label
-# value, the JSON output gives the names back byte for byte, and the state
-# file survives them and a restart.  On the way: the page says when its
-# numbers are from, and a hung VM has no watts sample (not 0 W).
+# non-ASCII, an empty one) must not break anyone's scrape or the daemon's
+# restart: qemu-powerd's /metrics passes promtool with each name as its
+# own label value, the JSON output gives the names back byte for byte, and
+# the state file survives them and a restart.  On the way: the page says
+# when its numbers are from, and a hung VM has no watts sample (not 0 W).
+# A real Prometheus scraping the page stores the meter's truth.
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import urllib.request
 from machines import POWERD, TOP, TinyVM, free_port, kvm_probe, wait_until
 from meter import Meter
 
-HOSTILE = ['tab\there', 'quote"q', 'back\\slash', 'new\nline', 'café-€',
+HOSTILE = ['tab\there', 'quote"q', 'back\\slash', 'new\nline', 'café-€', '',
            'comma,name']
 
 
