@@ -33,6 +33,12 @@ def wait_until(cond, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def meter_past(meter, t):
+    """Until @meter has recorded a tick after Unix time @t."""
+    wait_until(lambda: meter.host.t and meter.host.t[-1] > t, 5,
+               'the meter past %.3f' % t)
+
+
 def kvm_probe(qemu=QEMU, linux=False):
     """
     scripts/kvm-probe.sh's answer: POWER_ACCEL, POWER_CPU, ...; with
@@ -57,6 +63,36 @@ def thread_cpu_ns(pid, tid):
     """Run time of thread @tid of @pid from schedstat, in ns."""
     with open('/proc/%d/task/%d/schedstat' % (pid, tid)) as f:
         return int(f.read().split()[0])
+
+
+# How far query-power's count of a vCPU may be from the scheduler's run
+# time of its thread: task-clock and the scheduler are two clocks.  On a
+# host that is itself a VM, task-clock also runs on while the hypervisor
+# below has the CPU, which the scheduler's run time leaves out (steal):
+# up to the steal measured over the same span on top.
+CLOCKS_AGREE = 0.05
+
+
+def vcpu_rates(query, pid, seconds):
+    """
+    Over @seconds, per vCPU of query() (a query-power return) of QEMU
+    @pid: (counted, scheduler's) CPU seconds per second; the CPU seconds
+    per second stolen from this host meanwhile; and the last answer.
+    """
+    from meter import host_steal_s
+    a = query()
+    steal0 = host_steal_s()
+    s0 = {v['thread-id']: thread_cpu_ns(pid, v['thread-id'])
+          for v in a['vcpus']}
+    time.sleep(seconds)     # the span to measure over
+    b = query()
+    wall = (b['timestamp-ns'] - a['timestamp-ns']) / 1e9
+    rates = []
+    for va, vb in zip(a['vcpus'], b['vcpus']):
+        tid = vb['thread-id']
+        rates.append(((vb['count'] - va['count']) / 1e9 / wall,
+                      (thread_cpu_ns(pid, tid) - s0[tid]) / 1e9 / wall))
+    return rates, (host_steal_s() - steal0) / wall, b
 
 
 def fd_count(pid):

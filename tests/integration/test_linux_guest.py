@@ -8,36 +8,9 @@
 import os
 import time
 
-from machines import fd_count, powerd_on_meter, thread_cpu_ns, wait_until
-from meter import Meter, host_steal_s
-
-# How far query-power's count of a vCPU may be from the scheduler's run
-# time of its thread: task-clock and the scheduler are two clocks.  On a
-# host that is itself a VM, task-clock also runs on while the hypervisor
-# below has the CPU, which the scheduler's run time leaves out (steal):
-# up to the steal measured over the same span on top.
-CLOCKS_AGREE = 0.05
-
-
-def vcpu_rates(vm, seconds):
-    """
-    Per vCPU: (counted, scheduler's) CPU seconds per second; and the
-    CPU seconds per second stolen from this host meanwhile.
-    """
-    pid = vm.get_pid()
-    a = vm.query_power()
-    steal0 = host_steal_s()
-    s0 = {v['thread-id']: thread_cpu_ns(pid, v['thread-id'])
-          for v in a['vcpus']}
-    time.sleep(seconds)     # the span to measure over
-    b = vm.query_power()
-    wall = (b['timestamp-ns'] - a['timestamp-ns']) / 1e9
-    out = []
-    for va, vb in zip(a['vcpus'], b['vcpus']):
-        tid = vb['thread-id']
-        out.append(((vb['count'] - va['count']) / 1e9 / wall,
-                    (thread_cpu_ns(pid, tid) - s0[tid]) / 1e9 / wall))
-    return out, (host_steal_s() - steal0) / wall
+from machines import (CLOCKS_AGREE, fd_count, powerd_on_meter, vcpu_rates,
+                      wait_until)
+from meter import Meter
 
 
 def test_cpu1_one_busy_one_idle(linux_vm, probe):
@@ -47,7 +20,7 @@ def test_cpu1_one_busy_one_idle(linux_vm, probe):
     below the vCPU total and no count goes back.
     """
     vm = linux_vm('cpu1', 'cpu1', smp=2)
-    rates, steal = vcpu_rates(vm, 2.0)
+    rates, steal, _ = vcpu_rates(vm.query_power, vm.get_pid(), 2.0)
     print('%s: vCPU (counted, scheduler) CPU/s: %s, %.3f CPU/s stolen'
           % (probe['POWER_ACCEL'], rates, steal))
     (busy, busy_sched), (idle, idle_sched) = rates

@@ -11,26 +11,11 @@ import io
 import json
 import os
 
-from machines import host_zone, parts_add_up, run_powerd, vm_in, \
+from machines import host_zone, meter_past, parts_add_up, run_powerd, vm_in, \
     vm_zone_joules, wait_until
 
 IDLE_W = 10.0
 DRAM_W = 5.0
-
-
-def vm_tolerance(meter, true, t1, t2):
-    """
-    How far a VM's reported energy between @t1 and @t2 may be from its
-    truth.  Over a whole run the error is what the meter and QEMU read at
-    slightly different moments (a few ms of CPU at each end) and the
-    meter's ticks (20 ms): well under 2 %.  5 % leaves room for a loaded
-    host (the meter thread late by a tick or two); 0.3 J (15 ms of one
-    CPU at 20 W) for a halted VM, whose truth is close to 0; and the CPU
-    time stolen from this host if it is a VM itself (meter.stolen_joules).
-    A VM counted twice, or given the idle power, or an interval one sample
-    long, is off by far more.
-    """
-    return 0.05 * true + 0.3 + meter.stolen_joules(t1, t2)
 
 
 def zone_tolerance(meter, joules, watts):
@@ -40,12 +25,6 @@ def zone_tolerance(meter, joules, watts):
     and 1 % for the meter's tick jitter on a loaded host.
     """
     return 0.01 * joules + 2 * meter.period * watts
-
-
-def past(meter, t):
-    """Until the meter has recorded a tick after Unix time @t."""
-    wait_until(lambda: meter.host.t and meter.host.t[-1] > t, 5,
-               'the meter past %.3f' % t)
 
 
 def start_vms(tiny, meter, guests):
@@ -79,7 +58,7 @@ def test_once(tiny, meters, tmpdir_short):
     assert res.returncode == 0, res.stderr
     o = json.loads(res.stdout)          # one object, not lines
     t, iv = o['time'], o['interval_s']
-    past(meter, t)
+    meter_past(meter, t)
     assert (o['energy_source'], o['estimated'], o['counter_unit']) == \
         ('powercap', False, 'nanoseconds')
     assert abs(iv - 2) < 0.1, iv
@@ -106,9 +85,9 @@ def test_once(tiny, meters, tmpdir_short):
     for name in vms:
         got = vm_zone_joules(o, name)
         true = meter.vm_joules(name, t - iv, t)
-        print('%s: %.3f J reported, %.3f J true, %.3f J stolen'
-              % (name, got, true, meter.stolen_joules(t - iv, t)))
-        assert abs(got - true) <= vm_tolerance(meter, true, t - iv, t), name
+        print('%s: %.3f J reported, %.3f J true, %.3f CPU s stolen'
+              % (name, got, true, meter.steal_s(t - iv, t)))
+        assert abs(got - true) <= meter.vm_tolerance(true, t - iv, t), name
     # the meaning of the scenario: a halted VM costs about nothing
     assert vm_in(o, 'a-idle')['zones'][0]['watts'] < 0.5
 
@@ -133,7 +112,7 @@ def test_live(tiny, meters, tmpdir_short, daemons):
     assert d.wait(30) == 0, d.stderr()
     lines = d.lines
     assert len(lines) == 8
-    past(meter, lines[-1]['time'])
+    meter_past(meter, lines[-1]['time'])
     last = {}
     for i, ln in enumerate(lines):
         assert (ln['energy_source'], ln['estimated']) == ('powercap', False)
@@ -168,9 +147,9 @@ def test_live(tiny, meters, tmpdir_short, daemons):
     for name in vms:
         got = vm_zone_joules(end, name) - vm_zone_joules(first, name)
         true = meter.vm_joules(name, t1, t2)
-        print('%s: %.3f J reported, %.3f J true, %.3f J stolen'
-              % (name, got, true, meter.stolen_joules(t1, t2)))
-        assert abs(got - true) <= vm_tolerance(meter, true, t1, t2), name
+        print('%s: %.3f J reported, %.3f J true, %.3f CPU s stolen'
+              % (name, got, true, meter.steal_s(t1, t2)))
+        assert abs(got - true) <= meter.vm_tolerance(true, t1, t2), name
     # the half-busy guest costs less than the spinning one, more than idle
     assert meter.vm_joules('b-idle', t1, t2) < \
         meter.vm_joules('b-half', t1, t2) < \
@@ -198,7 +177,7 @@ def test_estimate(tiny, meters, tmpdir_short, daemons):
     assert d.wait(30) == 0, d.stderr()
     lines = d.lines
     assert len(lines) == 6
-    past(meter, lines[-1]['time'])
+    meter_past(meter, lines[-1]['time'])
     for ln in lines:
         assert (ln['energy_source'], ln['estimated']) == ('estimate', True)
         parts_add_up(ln)
@@ -219,10 +198,8 @@ def test_estimate(tiny, meters, tmpdir_short, daemons):
             vm_zone_joules(first, name, zone)
         true = per_cpu * meter.vm_cpu_s(name, t1, t2)
         print('%s: %.3f J reported, %.3f J true' % (name, got, true))
-        # vm_tolerance(), in the estimate's watts per CPU
-        tol = 0.05 * true + (0.3 + meter.stolen_joules(t1, t2)) * \
-            per_cpu / meter.k
-        assert abs(got - true) <= tol, name
+        assert abs(got - true) <= meter.vm_tolerance(true, t1, t2,
+                                                     per_cpu), name
     assert meter.vm_cpu_s('e-halt', t1, t2) < \
         meter.vm_cpu_s('e-spin', t1, t2)
 
