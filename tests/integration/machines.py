@@ -66,11 +66,20 @@ def thread_cpu_ns(pid, tid):
 
 
 # How far query-power's count of a vCPU may be from the scheduler's run
-# time of its thread: task-clock and the scheduler are two clocks.  On a
-# host that is itself a VM, task-clock also runs on while the hypervisor
-# below has the CPU, which the scheduler's run time leaves out (steal):
-# up to the steal measured over the same span on top.
+# time of its thread: task-clock and the scheduler are two clocks.
 CLOCKS_AGREE = 0.05
+
+
+def counts_agree(counted, sched, steal):
+    """
+    Whether a vCPU's @counted CPU/s matches its thread's @sched run time:
+    within CLOCKS_AGREE, and above by up to the @steal of the same span
+    too.  On a host that is itself a VM, task-clock runs on while the
+    hypervisor below has the CPU, which the run time leaves out: steal
+    can only make the count higher.
+    """
+    return (1 - CLOCKS_AGREE) * sched <= counted <= \
+        (1 + CLOCKS_AGREE) * sched + steal
 
 
 def vcpu_rates(query, pid, seconds):

@@ -233,23 +233,25 @@ class Meter:
         with self._lock:
             return self.steal.at(t2) - self.steal.at(t1)
 
-    def vm_tolerance(self, true, t1, t2, watts_per_cpu=None):
+    def vm_bounds(self, true, t1, t2, watts_per_cpu=None):
         """
-        How far a VM's reported energy between @t1 and @t2 may be from its
-        @true energy, for energy at @watts_per_cpu per busy CPU (default:
-        this meter's).  Over a whole run the error is what the meter and
-        QEMU read at slightly different moments (a few ms of CPU at each
-        end) and the meter's ticks (20 ms): well under 2 %.  5 % leaves
-        room for a loaded host (the meter thread late by a tick or two);
-        15 ms of one CPU for a halted VM, whose truth is close to 0; and
-        the CPU time stolen from this host meanwhile (0 on bare metal): on
-        a host that is itself a VM, a vCPU thread's task-clock (what QEMU
-        counts) goes on while the hypervisor below has the CPU, and its
-        run time here (the truth) does not.  A VM counted twice, or given
-        the idle power, or an interval one sample long, is off by far more.
+        The range a VM's reported energy between @t1 and @t2 may take
+        around its @true energy, for energy at @watts_per_cpu per busy CPU
+        (default: this meter's).  Over a whole run the error is what the
+        meter and QEMU read at slightly different moments (a few ms of CPU
+        at each end) and the meter's ticks (20 ms): well under 2 %.  5 %
+        leaves room for a loaded host (the meter thread late by a tick or
+        two); 15 ms of one CPU for a halted VM, whose truth is close to 0.
+        Above, also the CPU time stolen from this host meanwhile (0 on bare
+        metal): on a host that is itself a VM, a vCPU thread's task-clock
+        (what QEMU counts) goes on while the hypervisor below has the CPU,
+        and its run time here (the truth) does not, so steal can only make
+        the report higher.  A VM counted twice, or given the idle power, or
+        an interval one sample long, is off by far more.
         """
         w = self.k if watts_per_cpu is None else watts_per_cpu
-        return 0.05 * true + w * (0.015 + self.steal_s(t1, t2))
+        slack = 0.05 * true + w * 0.015
+        return true - slack, true + slack + w * self.steal_s(t1, t2)
 
     def vm_cpu_s(self, name, t1, t2):
         """CPU seconds of VM @name's QEMU between @t1 and @t2."""
