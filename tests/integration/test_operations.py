@@ -345,6 +345,38 @@ def test_exit_codes(tmpdir_short):
         fake.stop()
 
 
+def test_energy_that_does_not_move(tmpdir_short):
+    """
+    A RAPL tree whose counter stands still (the meter not started: its
+    files keep their first value) measures nothing: exit status 4 with a
+    message that says so and names the zone, rather than 0 W for every
+    VM; within about a second as a daemon, and at the end of the one
+    interval of --once.
+    """
+    from machines import FakeQMP
+    meter = meter_in(tmpdir_short)
+    energy = os.path.join(meter.dir, 'energy_uj')
+    with open(energy) as f:
+        before = f.read()
+    res = run_powerd(powerd_cmd(meter, '--qmp', os.path.join(
+        tmpdir_short, 'none-*.qmp'), '--interval', '0.2')[1:], timeout=10)
+    print(res.stderr.strip())
+    assert res.returncode == 4, res
+    assert "(powercap: package-0) have not moved in 1." in res.stderr
+    assert res.stdout.count('\n') <= 6, res.stdout    # 5 intervals at most
+    fake = FakeQMP(os.path.join(tmpdir_short, 'e-fake.qmp'), 'e-fake',
+                   'good').start()
+    try:
+        res = run_powerd(powerd_cmd(meter, '--qmp', fake.socket, '--once',
+                                    '--interval', '0.5')[1:])
+    finally:
+        fake.stop()
+    assert res.returncode == 4, res
+    assert 'have not moved' in res.stderr and not res.stdout, res
+    with open(energy) as f:
+        assert f.read() == before           # it did stand still
+
+
 def test_help_and_version():
     for opt in ('-h', '--help'):
         res = run_powerd([opt])

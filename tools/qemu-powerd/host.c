@@ -247,6 +247,38 @@ bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp)
     return true;
 }
 
+bool host_energy_check(Host *h, const HostSample *s, int64_t window_us,
+                       Error **errp)
+{
+    g_autofree char *zones = NULL;
+
+    if (!host_measured(h) || h->energy_moved) {
+        return true;
+    }
+    if (!h->first_uj) {
+        h->first_uj = g_memdup2(s->energy_uj, h->nzones * sizeof(double));
+        h->first_us = s->time_us;
+        return true;
+    }
+    for (size_t z = 0; z < h->nzones; z++) {
+        if (s->energy_uj[z] != h->first_uj[z]) {
+            h->energy_moved = true;
+            g_clear_pointer(&h->first_uj, g_free);
+            return true;
+        }
+    }
+    if (s->time_us - h->first_us < window_us) {
+        return true;
+    }
+    zones = g_strjoinv(", ", h->zone_names);
+    error_setg(errp, "the energy counters (%s: %s) have not moved in %.1f "
+               "s: they do not measure this host's power (is it a VM?); "
+               "--energy-source estimate models the power from the CPUs' "
+               "utilisation", host_energy_label(h), zones,
+               (s->time_us - h->first_us) / 1e6);
+    return false;
+}
+
 void host_sample_clear(HostSample *s)
 {
     g_free(s->energy_uj);

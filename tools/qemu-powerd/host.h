@@ -37,6 +37,10 @@ typedef struct Host {
      */
     char *cgroup_usage;         /* the file, or NULL for /proc/stat */
     bool cgroup_v2;
+    /* host_energy_check(): the first sample's energy, until it moves */
+    double *first_uj;
+    int64_t first_us;
+    bool energy_moved;
 } Host;
 
 /* One measurement of the host. */
@@ -70,6 +74,23 @@ bool host_parse_cgroup_usage(const char *text, bool v2, uint64_t *ns,
 /* Measure now; with @want_cycles also all CPUs' cycles. */
 bool host_sample(Host *h, bool want_cycles, HostSample *s, Error **errp);
 void host_sample_clear(HostSample *s);
+
+/*
+ * A working energy counter never stands still: RAPL updates about every
+ * millisecond, and no zone draws 0 W.  One whose every zone has stayed at
+ * its first value for this long measures nothing (seen: the perf power
+ * PMU of a host that is itself a VM, whose energy-psys reads 0 J).
+ */
+#define HOST_ENERGY_STALL_S 1
+
+/*
+ * After each successful sample @s: false, with @errp set, once no zone's
+ * energy has moved from the first sample in @window_us (0: by the second
+ * sample); else true (for good once one has moved; always for the
+ * estimate).
+ */
+bool host_energy_check(Host *h, const HostSample *s, int64_t window_us,
+                       Error **errp);
 
 /* Parse the aggregate "cpu" line of /proc/stat into busy and total ns. */
 bool host_parse_proc_stat(const char *text, uint64_t *busy_ns,

@@ -142,7 +142,7 @@ static void help(void)
 "  1  bad options (a restart cannot help)\n"
 "  2  no VM found (--once)\n"
 "  3  libvirt unreachable\n"
-"  4  no energy source\n"
+"  4  no energy source, or energy counters that do not move\n"
 "  5  --state-file or --json-log cannot be read or written\n"
 "Documentation: docs/qemu-powerd.rst in the qemu-power sources.\n");
 }
@@ -835,6 +835,19 @@ int main(int argc, char **argv)
         Error *err = NULL;
         g_autoptr(GPtrArray) vms = poller_round(&pd, &hs, &err);
 
+        /*
+         * no number: 0 W for every VM would be a wrong one.  --once has
+         * one interval to tell, and says first that it found no VM.
+         */
+        if (vms && !(pd.once && !vms->len) &&
+            !host_energy_check(&pd.host, &hs, pd.once ? 0 :
+                               HOST_ENERGY_STALL_S * G_USEC_PER_SEC, &err)) {
+            powerd_log(LOG_ERR, "%s", error_get_pretty(err));
+            error_free(err);
+            host_sample_clear(&hs);
+            status = EXIT_NO_ENERGY;
+            break;
+        }
         if (!vms) {
             /* the host could not be measured: no interval to report */
             powerd_log_limited(LOG_ERR, "host-sample", "%s",
