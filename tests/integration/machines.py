@@ -279,13 +279,15 @@ def powerd_on_meter(meter, qmp_glob, count, idle_watts=None):
     try:
         res = subprocess.run(cmd, capture_output=True, text=True,
                              timeout=count + 60)
-        time.sleep(3 * meter.period)    # a tick past the last sample
+        if res.returncode != 0:
+            raise RuntimeError('qemu-powerd failed (%d): %s'
+                               % (res.returncode, res.stderr))
+        lines = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+        if lines:
+            meter_past(meter, lines[-1]['time'])
     finally:
         meter.stop()
-    if res.returncode != 0:
-        raise RuntimeError('qemu-powerd failed (%d): %s'
-                           % (res.returncode, res.stderr))
-    return [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+    return lines
 
 
 
