@@ -428,111 +428,6 @@ def sc_faults(a):
         wrap)
 
 
-def sc_fakes(a):
-    """d: fake QMP servers with bad replies next to a good real VM."""
-    objs = load_lines(a, '%d lines' % a.count)
-    if not objs:
-        return
-    each_line('VM members well-formed in every line', objs, vm_fields)
-    each_line('parts add up in every line', objs, conservation)
-    last = objs[-1]
-    for name in a.bad:
-        def bad(name=name):
-            for i, o in enumerate(objs, 1):
-                v = vm_by_name(o, name, True)
-                if v is None:
-                    raise Bad('line %d: not listed (%s)' % (i, statuses(o)))
-                if v.get('status') != 'failed':
-                    raise Bad('line %d: status %r' % (i, v.get('status')))
-                if vm_watts(v) != 0:
-                    raise Bad('line %d: failed but %.2f W'
-                              % (i, vm_watts(v)))
-            v = vm_by_name(last, name, True)
-            if v.get('name') != name:
-                note('%s answered query-name but is named %s'
-                     % (name, v.get('name')))
-            return 'named %s, error: %.120s' % (v.get('name'),
-                                               v.get('error'))
-        run('%s: failed with an error in every line' % name, bad)
-    for name in a.good:
-        def good(name=name):
-            for i, o in list(enumerate(objs, 1))[1:]:
-                v = vm_by_name(o, name)
-                if v is None or v.get('status') != 'ok':
-                    raise Bad('line %d: %s' % (i, statuses(o)))
-            return ''
-        run('%s: ok next to them' % name, good)
-    each_line('no negative or absurd watts in every line', objs,
-              no_negative, 1000)
-    run('VM energy_joules never decreases', monotonic_energy, objs)
-    for name in a.restarted:
-        def restarted(name=name):
-            st = [(vm_by_name(o, name) or {}).get('status') for o in objs]
-            if 'failed' in st or 'new' not in st[1:] or st[-1] != 'ok':
-                raise Bad('statuses %s' % st)
-            return ' '.join(st)
-        run('%s: counters went back: new again, then ok' % name, restarted)
-    for name in a.flaky:
-        def flaky(name=name):
-            st = [(vm_by_name(o, name) or {}).get('status') for o in objs]
-            if 'failed' not in st or st[-1] != 'ok':
-                raise Bad('statuses %s' % st)
-            return ' '.join(st)
-        run('%s: failed for one interval, then ok' % name, flaky)
-
-
-def sc_state(a):
-    """f: cumulative energy survives kill -9 through --state-file."""
-    try:
-        before = load(a.before)
-        after = load(a.after)
-    except Bad as e:
-        result('outputs are JSON', False, str(e))
-        return
-    if not before or not after:
-        result('output before and after the restart', False,
-               '%d and %d lines' % (len(before), len(after)))
-        return
-    last, first = before[-1], after[0]
-    iv = num(last.get('interval_s'), 'interval_s')
-    d = []
-    good = True
-    for v in vms(last):
-        for z in v.get('zones') or []:
-            e0 = num(z.get('energy_joules'), 'energy_joules')
-            # the most power seen for it in the last lines, for 1 interval
-            ws = [vm_watts(vm_by_name(o, v['name']) or {}, z['zone'])
-                  for o in before[-3:] + after[:1]
-                  if vm_by_name(o, v['name'])]
-            slack = max(ws + [0]) * iv * 1.2 + 0.02
-            v2 = vm_by_name(first, v['name'])
-            z2 = vm_zone(v2, z['zone']) if v2 else None
-            if z2 is None:
-                good = False
-                d.append('%s %s missing after restart' % (v['name'],
-                                                         z['zone']))
-                continue
-            e1 = num(z2.get('energy_joules'), 'energy_joules')
-            ok = e1 >= e0 - slack
-            good = good and ok
-            d.append('%s %s %.2f -> %.2f J (slack %.2f)%s'
-                     % (v['name'], z['zone'], e0, e1, slack,
-                        '' if ok else ' LOST'))
-    if not d:
-        good = False
-        d.append('no VM energy before the kill: %s' % statuses(last))
-    result('VM energy_joules kept across kill -9 and restart', good,
-           '; '.join(d))
-    later = after[-1]
-    grow = all(num((vm_zone(vm_by_name(later, v['name']) or {}, 'package-0')
-                    or {}).get('energy_joules', -1), 'e') >=
-               num((vm_zone(v, 'package-0') or {}).get('energy_joules', 0),
-                   'e')
-               for v in vms(first))
-    result('VM energy_joules keeps growing after the restart', grow,
-           statuses(later))
-
-
 def sc_libvirt(a):
     """i: --libvirt with a private libvirtd."""
     try:
@@ -588,20 +483,6 @@ def main():
     p.add_argument('--stop', required=True)
     p.add_argument('--late', required=True)
     p.set_defaults(fn=sc_faults)
-
-    p = sub.add_parser('fakes')
-    p.add_argument('out')
-    p.add_argument('--count', type=int, required=True)
-    p.add_argument('--bad', type=lst, default=[])
-    p.add_argument('--good', type=lst, default=[])
-    p.add_argument('--flaky', type=lst, default=[])
-    p.add_argument('--restarted', type=lst, default=[])
-    p.set_defaults(fn=sc_fakes)
-
-    p = sub.add_parser('state')
-    p.add_argument('before')
-    p.add_argument('after')
-    p.set_defaults(fn=sc_state)
 
     p = sub.add_parser('libvirt')
     p.add_argument('out')

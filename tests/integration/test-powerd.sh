@@ -7,12 +7,12 @@
 # (fake-rapl.py), fake QMP servers with bad replies (fake-qmp.py) and a
 # private libvirtd (libvirtd.sh).  Scenarios a (--once), b (live mode)
 # and e (--energy-source estimate) are now pytest cases against the meter
-# in test_powerd_measure.py, g (Prometheus) in test_prometheus.py, h (exit
-# codes) in test_operations.py.  The scenarios here (default: all) are
+# in test_powerd_measure.py, d (bad replies) in test_bad_replies.py, f
+# (kill -9 over the state file) and h (exit codes) in test_operations.py,
+# g (Prometheus) in test_prometheus.py.  The scenarios here (default: all)
+# are
 #   c  faults: SIGKILL and restart, SIGSTOP/SIGCONT, a late VM, a RAPL
 #      counter wrap
-#   d  fake QMP servers with bad replies next to a good real VM
-#   f  --state-file across kill -9
 #   i  --libvirt with a private libvirtd and two domains, by query and
 #      by pushed samples
 #   j  push mode: event vs poll on the same VMs, fallback to polling,
@@ -30,7 +30,7 @@ here="$top/tests/integration"
 qemu=${QEMU:-$top/build/qemu-system-x86_64}
 powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
-all="c d f i j"
+all="c i j"
 
 . "$here/results.sh"
 
@@ -192,9 +192,6 @@ expect_rc() {
 now() {
     date +%s.%N
 }
-lines() {
-    if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
-}
 
 # fresh NAME: an empty scenario directory $dir/NAME in $s
 fresh() {
@@ -250,64 +247,6 @@ sc_c() {
     checks faults "$s/out.json" --events "$ev" --rapl-info "$s/rapl.json" \
         --count $count --interval $interval --timeout $timeout --watts 60 \
         --keep c-keep --kill c-kill --stop c-stop --late c-late
-    done_scenario
-}
-
-sc_d() {
-    fresh d "fake QMP servers with bad replies"
-    start_rapl "$s/sys" 60
-    start_vm "$s" d-real halt
-    bad=""
-    for c in $(python3 "$here/fake-qmp.py" --list); do
-        case $c in good | restart) continue ;; esac
-        start_fake "$s" "fake-$c" "$c"
-        bad="$bad,fake-$c"
-    done
-    start_fake "$s" fake-good good
-    start_fake "$s" fake-flaky good,good,good,truncated,good
-    start_fake "$s" fake-restart good,good,good,restart
-    wait_fakes "$s"
-    powerd_fg "$s/out.json" 30 --qmp "$s/*.qmp" --format json --count 6 \
-        --interval 0.5 --energy-source powercap --sysfs-root "$s/sys" \
-        --idle-watts 20
-    expect_rc 0 "d: exits 0 despite the bad VMs" "$s/out.json"
-    checks fakes "$s/out.json" --count 6 --bad "${bad#,}" \
-        --good d-real,fake-good --flaky fake-flaky --restarted fake-restart
-    # Exiting while a worker still waits for the hung VM: a few short runs,
-    # as what goes wrong there goes wrong only sometimes.
-    codes=""
-    for _ in 1 2 3 4; do
-        powerd_fg "$s/hang.json" 20 --qmp "$s/fake-hang.qmp" \
-            --qmp "$s/d-real.qmp" --format json --count 2 --interval 0.2 \
-            --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20
-        codes="$codes $rc"
-    done
-    result "d: --count exits 0 with a VM that never answers (exits:$codes)" \
-        [ "$codes" = " 0 0 0 0" ]
-    done_scenario
-}
-
-sc_f() {
-    fresh f "--state-file across kill -9"
-    start_rapl "$s/sys" 60
-    start_vm "$s" f-spin spin
-    start_vm "$s" f-halt halt
-    sleep 0.3
-    # (a kill -9 loses what came after the last write: one interval here)
-    set -- --qmp "$s/*.qmp" --format json --interval 0.5 \
-        --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20 \
-        --state-file "$s/state" --state-interval 0.5
-    powerd_bg "$s/before.json" "$@"
-    sleep 4
-    kill -KILL "$dpid"
-    wait "$dpid" 2>/dev/null
-    n=$(lines "$s/before.json")
-    result "f: $n lines before kill -9" [ "$n" -ge 3 ]
-    result "f: state file written" [ -s "$s/state" ]
-    powerd_fg "$s/after.json" 30 "$@" --count 4
-    expect_rc 0 "f: restarted with the state file, exits 0" \
-        "$s/after.json"
-    checks state "$s/before.json" "$s/after.json"
     done_scenario
 }
 
@@ -481,10 +420,8 @@ for t in "$qemu" "$powerd"; do
         exit 1
     fi
 done
-for t in python3; do
-    command -v "$t" >/dev/null ||
-        not_ok "$t not found; run scripts/install-deps.sh"
-done
+command -v python3 >/dev/null ||
+    not_ok "python3 not found; run scripts/install-deps.sh"
 t0=$(date +%s)
 for x in $sel; do
     "sc_$x"

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from machines import POWERD, TinyVM, kvm_probe, wait_until
+from machines import POWERD, TinyVM, kvm_probe, meter_past, wait_until
 from meter import Meter
 
 IDLE_W, K_W = 10.0, 20.0
@@ -529,3 +529,57 @@ def test_restart_keeps_energy_and_idle(tmpdir_short):
                                vm_joules(new, name), got, true))
         assert vm_line(new, name)['status'] == 'ok'
         assert abs(got - true) <= 0.10 * true + 0.5
+
+
+def test_kill9_keeps_energy(tiny, meters, tmpdir_short, daemons):
+    """
+    (Scenario f.)  qemu-powerd killed with SIGKILL, its state file
+    written every interval, and started again over it: each VM's energy
+    goes on from the last write, losing at most the VM's true energy
+    (the meter's) of the intervals since, never gaining any, and grows
+    after the restart by its true energy.
+    """
+    from machines import vm_in, vm_zone_joules
+    meter = meters(idle_watts=IDLE_W, watts_per_cpu=K_W)
+    for name, guest in (('f-spin', 'spin'), ('f-halt', 'halt')):
+        meter.track(name, tiny(name, guest).get_pid())
+    state = os.path.join(tmpdir_short, 'state')
+    args = ['--qmp', os.path.join(tmpdir_short, '*.qmp'), '--sysfs-root',
+            meter.root, '--energy-source', 'powercap', '--format', 'json',
+            '--idle-watts', str(IDLE_W), '--interval', '0.5',
+            '--state-file', state, '--state-interval', '0.5']
+    d = daemons(*args)
+    wait_until(lambda: len(d.lines) >= 6 and all(
+        v['status'] == 'ok' for v in d.lines[-1]['vms']), 20,
+        'six lines, both VMs measured')
+    d.kill(signal.SIGKILL)
+    last = d.lines[-1]
+    again = daemons(*args, '--count', '4')
+    assert again.wait(30) == 0, again.stderr()
+    first, end = again.lines[1], again.lines[-1]
+    meter_past(meter, end['time'])
+    for name in ('f-spin', 'f-halt'):
+        before = vm_zone_joules(last, name)
+        # The state was written at the end of the last interval or of the
+        # one before, never ahead of what was printed: up to two intervals
+        # of the VM's energy are lost.
+        t0 = last['time'] - 2 * last['interval_s']
+        _, lost = meter.vm_bounds(meter.vm_joules(name, t0, last['time']),
+                                  t0, last['time'])
+        # The first line after the restart adds its own interval to what
+        # was restored (nothing, if the VM is new in it).
+        ln = again.lines[0]
+        t1 = ln['time'] - ln['interval_s']
+        lo, hi = meter.vm_bounds(meter.vm_joules(name, t1, ln['time']),
+                                 t1, ln['time'])
+        if vm_in(ln, name)['status'] != 'ok':
+            lo = hi = 0
+        after = vm_zone_joules(ln, name)
+        print('%s: %.3f J at SIGKILL, %.3f J in the first line after the '
+              'restart (up to %.3f J lost, %.3f..%.3f J added)'
+              % (name, before, after, lost, lo, hi))
+        assert before - lost + lo <= after <= before + hi, name
+        got = vm_zone_joules(end, name) - vm_zone_joules(first, name)
+        true = meter.vm_joules(name, first['time'], end['time'])
+        lo, hi = meter.vm_bounds(true, first['time'], end['time'])
+        assert lo <= got <= hi, (name, got, lo, hi)
