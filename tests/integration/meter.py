@@ -253,6 +253,15 @@ class Meter:
         slack = 0.05 * true + w * 0.015
         return true - slack, true + slack + w * self.steal_s(t1, t2)
 
+    def zone_tolerance(self, joules, watts):
+        """
+        How far a zone's reported energy may be from its true @joules at
+        @watts: the energy_uj the daemon reads may lag the meter's record
+        by a tick at each end (period x watts), and 1 % for the meter's
+        tick jitter on a loaded host.
+        """
+        return 0.01 * joules + 2 * self.period * watts
+
     def vm_cpu_s(self, name, t1, t2):
         """CPU seconds of VM @name's QEMU between @t1 and @t2."""
         with self._lock:

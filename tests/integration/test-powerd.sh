@@ -7,12 +7,11 @@
 # (fake-rapl.py), fake QMP servers with bad replies (fake-qmp.py) and a
 # private libvirtd (libvirtd.sh).  Scenarios a (--once), b (live mode)
 # and e (--energy-source estimate) are now pytest cases against the meter
-# in test_powerd_measure.py, d (bad replies) in test_bad_replies.py, f
-# (kill -9 over the state file) and h (exit codes) in test_operations.py,
-# g (Prometheus) in test_prometheus.py.  The scenarios here (default: all)
+# in test_powerd_measure.py, c (faults while running) in
+# test_live_faults.py, d (bad replies) in test_bad_replies.py, f (kill -9
+# over the state file) and h (exit codes) in test_operations.py, g
+# (Prometheus) in test_prometheus.py.  The scenarios here (default: all)
 # are
-#   c  faults: SIGKILL and restart, SIGSTOP/SIGCONT, a late VM, a RAPL
-#      counter wrap
 #   i  --libvirt with a private libvirtd and two domains, by query and
 #      by pushed samples
 #   j  push mode: event vs poll on the same VMs, fallback to polling,
@@ -30,7 +29,7 @@ here="$top/tests/integration"
 qemu=${QEMU:-$top/build/qemu-system-x86_64}
 powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
-all="c i j"
+all="i j"
 
 . "$here/results.sh"
 
@@ -118,9 +117,6 @@ start_vm() {
         return 1
     fi
 }
-vm_pid() {
-    cat "$1/$2.pid"
-}
 
 # wait_file FILE SECONDS
 wait_file() {
@@ -189,10 +185,6 @@ expect_rc() {
     fi
 }
 
-now() {
-    date +%s.%N
-}
-
 # fresh NAME: an empty scenario directory $dir/NAME in $s
 fresh() {
     s="$dir/$1"
@@ -211,44 +203,6 @@ done_scenario() {
 }
 
 # --- the scenarios ---
-
-sc_c() {
-    fresh c "faults in live mode"
-    start_vm "$s" c-keep spin
-    start_vm "$s" c-kill halt
-    start_vm "$s" c-stop half
-    # the counter wraps 9 s after the driver starts
-    start_rapl "$s/sys" 60 --wrap-in 9 --info "$s/rapl.json"
-    interval=0.5
-    timeout=0.4
-    count=30
-    ev="$s/events"
-    echo "start $(now)" >"$ev"
-    powerd_bg "$s/out.json" --qmp "$s/*.qmp" --format json \
-        --count $count --interval $interval --timeout $timeout \
-        --energy-source powercap --sysfs-root "$s/sys" --idle-watts 20
-    sleep 2.5
-    echo "kill $(now)" >>"$ev"
-    kill -KILL "$(vm_pid "$s" c-kill)"
-    sleep 1.5
-    stopped=$(vm_pid "$s" c-stop)
-    echo "stop $(now)" >>"$ev"
-    kill -STOP "$stopped"
-    sleep 3
-    kill -CONT "$stopped"
-    echo "cont $(now)" >>"$ev"
-    sleep 1
-    echo "late $(now)" >>"$ev"
-    start_vm "$s" c-late halt
-    # the SIGKILLed one comes back on the same socket
-    start_vm "$s" c-kill halt
-    wait_exit "$dpid" 30
-    expect_rc 0 "c: daemon survives the faults and exits 0" "$s/out.json"
-    checks faults "$s/out.json" --events "$ev" --rapl-info "$s/rapl.json" \
-        --count $count --interval $interval --timeout $timeout --watts 60 \
-        --keep c-keep --kill c-kill --stop c-stop --late c-late
-    done_scenario
-}
 
 sc_i() {
     fresh i "--libvirt with a private libvirtd"

@@ -18,15 +18,6 @@ IDLE_W = 10.0
 DRAM_W = 5.0
 
 
-def zone_tolerance(meter, joules, watts):
-    """
-    A zone's energy against the meter's: the energy_uj the daemon reads
-    may lag the meter's record by a tick at each end (period x watts),
-    and 1 % for the meter's tick jitter on a loaded host.
-    """
-    return 0.01 * joules + 2 * meter.period * watts
-
-
 def start_vms(tiny, meter, guests):
     vms = {}
     for name, guest in guests:
@@ -77,7 +68,7 @@ def test_once(tiny, meters, tmpdir_short):
     print('package-0: %.2f W x %.3f s, true %.2f J' % (pkg['watts'], iv,
                                                       true))
     assert abs(pkg['watts'] * iv - true) <= \
-        zone_tolerance(meter, true, pkg['watts'])
+        meter.zone_tolerance(true, pkg['watts'])
     dram = host_zone(o, 'dram-0')
     assert dram['idle_watts'] == 2 and not dram['idle_estimated']
     assert abs(dram['watts'] - DRAM_W) <= 0.02 * DRAM_W, dram
@@ -143,8 +134,8 @@ def test_live(tiny, meters, tmpdir_short, daemons):
         got = host_zone(end, zone)['energy_joules'] - \
             host_zone(first, zone)['energy_joules']
         print('%s: %.2f J reported, %.2f J true' % (zone, got, true))
-        assert abs(got - true) <= zone_tolerance(
-            meter, true, true / (t2 - t1)), zone
+        assert abs(got - true) <= meter.zone_tolerance(
+            true, true / (t2 - t1)), zone
     for name in vms:
         got = vm_zone_joules(end, name) - vm_zone_joules(first, name)
         true = meter.vm_joules(name, t1, t2)
