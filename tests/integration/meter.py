@@ -149,9 +149,17 @@ class Meter:
         self._write(self._t0, self._b0)
 
     def track(self, name, pid):
-        """Record the CPU time of QEMU process @pid as VM @name."""
+        """
+        Record the CPU time of QEMU process @pid as VM @name, from now
+        on: a first point at once, not at the next tick, so that a
+        daemon started right after has no interval before the record.
+        """
+        series = Series()
+        c = process_cpu_ns(pid)
+        if c is not None:
+            series.add(time.time(), c)
         with self._lock:
-            self.vms[name] = (pid, Series())
+            self.vms[name] = (pid, series)
 
     def _write(self, mono, busy):
         write_atomic(self.usage, '%d\n' % busy)
