@@ -11,7 +11,6 @@
 #                               lease of the VM behind SOCKET (its second
 #                               QMP monitor): the events stop in time
 #   consumers SOCKET_A SOCKET_B two consumers ask for different intervals
-#   libvirt OUT --doms A,B      qemu-powerd --libvirt in event mode
 import argparse
 import json
 import os
@@ -195,16 +194,6 @@ def consumers(a):
            str(st))
 
 
-def libvirt(a):
-    objs = load(a.out)
-    result('%d lines' % len(objs), len(objs) == a.count)
-    for name in a.doms:
-        seen = {(v['mode'], v['status']) for o in objs[1:] for v in o['vms']
-                if v['name'] == name}
-        result('%s: samples pushed through libvirt' % name,
-               seen == {('event', 'ok')}, str(seen))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest='check', required=True)
@@ -235,11 +224,6 @@ def main():
     p.add_argument('socket_a')
     p.add_argument('socket_b')
     p.set_defaults(fn=consumers)
-    p = sub.add_parser('libvirt')
-    p.add_argument('out')
-    p.add_argument('--count', type=int, required=True)
-    p.add_argument('--doms', type=lst, required=True)
-    p.set_defaults(fn=libvirt)
     a = ap.parse_args()
     try:
         a.fn(a)

@@ -1,13 +1,12 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# powerd-checks.py SCENARIO ARGS...: the checks of test-powerd.sh on what
-# it collected from qemu-powerd (its JSON output, a /metrics body, a
-# Prometheus query reply), against docs/qemu-powerd.rst.  Prints one
-# "ok - ..." or "not ok - ..." line per check; "# ..." lines are notes.
-# The order of VMs and zones never matters.  Run with -h for the
-# scenarios and their arguments.
-import argparse
+# powerd-checks.py: checks of qemu-powerd's JSON lines against the
+# invariants of docs/qemu-powerd.rst (well-formed VM members, parts that
+# add up per zone, no negative or absurd value, energy never decreasing,
+# time increasing), each printing one "ok - ..." or "not ok - ..." line;
+# "# ..." lines are notes.  A library now: tests/stress/stress-checks.py
+# imports it for its per-line checks.  The order of VMs and zones never
+# matters.
 import json
 import math
 
@@ -181,26 +180,6 @@ def no_negative(obj, limit=None):
                           % (v.get('name'), s))
 
 
-def statuses(obj):
-    return ', '.join('%s:%s' % (v.get('name'), v.get('status'))
-                     for v in sorted(vms(obj),
-                                     key=lambda v: str(v.get('name'))))
-
-
-def header(obj, source, estimated, unit='nanoseconds'):
-    got = (obj.get('energy_source'), obj.get('estimated'),
-           obj.get('counter_unit'))
-    if got != (source, estimated, unit):
-        raise Bad('energy_source, estimated, counter_unit = %r, want %r'
-                  % (got, (source, estimated, unit)))
-    num(obj.get('time'), 'time')
-    iv = num(obj.get('interval_s'), 'interval_s')
-    poll = num(obj.get('poll_s'), 'poll_s')
-    if not 0 <= poll <= iv + 0.5:
-        raise Bad('poll_s %g, interval_s %g' % (poll, iv))
-    num((obj.get('host') or {}).get('activity'), 'host activity')
-
-
 def vm_fields(obj):
     for v in vms(obj):
         n = v.get('name')
@@ -259,101 +238,3 @@ def increasing_time(objs):
         if t[i] <= t[i - 1]:
             raise Bad('line %d: time %.3f <= %.3f' % (i + 1, t[i], t[i - 1]))
     return ''
-
-
-def time_steps(objs):
-    """Consecutive lines' "time" (of the second sample) differ by the
-    later line's interval_s."""
-    worst, where = 0.0, ''
-    for i in range(1, len(objs)):
-        dt = num(objs[i].get('time'), 'time') - \
-            num(objs[i - 1].get('time'), 'time')
-        iv = num(objs[i].get('interval_s'), 'interval_s')
-        if abs(dt - iv) > worst:
-            worst = abs(dt - iv)
-            where = 'line %d: time - previous time = %.3f s, interval_s' \
-                ' %.3f' % (i + 1, dt, iv)
-        if abs(dt - iv) > max(0.05, 0.1 * iv):
-            raise Bad(where)
-    return 'worst: %s' % where if where else ''
-
-
-def near(x, want, rel, what):
-    if abs(x - want) > rel * want:
-        raise Bad('%s %.2f, want %.2f +- %d%%' % (what, x, want, rel * 100))
-    return '%s %.2f' % (what, x)
-
-
-# --- the scenarios ---
-
-def load_lines(a, what):
-    """
-    The JSON lines of a.out, with a result line @what saying whether
-    there are a.count of them; None when there is nothing to check.
-    """
-    try:
-        objs = load(a.out)
-    except Bad as e:
-        result('every line is JSON', False, str(e))
-        return None
-    result(what, len(objs) == a.count, '%d lines' % len(objs))
-    return objs or None
-
-
-def sc_libvirt(a):
-    """i: --libvirt with a private libvirtd."""
-    try:
-        o = load(a.out, one=True)[0]
-    except Bad as e:
-        result('one JSON object', False, str(e))
-        return
-    result('one JSON object', True)
-    want = dict(x.split('=', 1) for x in a.doms)
-
-    def named():
-        got = {v.get('name'): v.get('uuid') for v in vms(o)}
-        if got != want:
-            raise Bad('VMs %s, want %s' % (got, want))
-        return ''
-    run('VMs named by domain name and UUID', named)
-
-    def ok():
-        if any(v.get('status') != 'ok' for v in vms(o)):
-            raise Bad(statuses(o))
-        return statuses(o)
-    run('every VM status ok', ok)
-    run('parts add up per zone', conservation, o)
-
-    def spin():
-        s, h = vm_by_name(o, a.spin), vm_by_name(o, a.halt)
-        if not s or not h:
-            raise Bad(statuses(o))
-        ws, wh = vm_watts(s), vm_watts(h)
-        if ws < a.min_spin_watts or wh >= 1:
-            raise Bad('spinning %.2f W, halted %.2f W' % (ws, wh))
-        return 'spinning %.2f W, halted %.2f W' % (ws, wh)
-    run('spinning domain gets power, halted about 0', spin)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    sub = ap.add_subparsers(dest='scenario', required=True)
-
-    def lst(s):
-        return [x for x in s.split(',') if x]
-
-    p = sub.add_parser('libvirt')
-    p.add_argument('out')
-    p.add_argument('--doms', type=lst, default=[],
-                   help='NAME=UUID,...')
-    p.add_argument('--spin', required=True)
-    p.add_argument('--halt', required=True)
-    p.add_argument('--min-spin-watts', type=float, default=4)
-    p.set_defaults(fn=sc_libvirt)
-
-    a = ap.parse_args()
-    a.fn(a)
-
-
-if __name__ == '__main__':
-    main()

@@ -4,16 +4,13 @@
 # test-powerd.sh [SCENARIO...]: integration tests of qemu-powerd against
 # docs/qemu-powerd.rst, with the patched QEMU from build/ running the tiny
 # spin, half and halt guests under TCG (or KVM), fake RAPL counters
-# (fake-rapl.py), fake QMP servers with bad replies (fake-qmp.py) and a
-# private libvirtd (libvirtd.sh).  Scenarios a (--once), b (live mode)
-# and e (--energy-source estimate) are now pytest cases against the meter
-# in test_powerd_measure.py, c (faults while running) in
-# test_live_faults.py, d (bad replies) in test_bad_replies.py, f (kill -9
-# over the state file) and h (exit codes) in test_operations.py, g
-# (Prometheus) in test_prometheus.py.  The scenarios here (default: all)
-# are
-#   i  --libvirt with a private libvirtd and two domains, by query and
-#      by pushed samples
+# (fake-rapl.py) and fake QMP servers (fake-qmp.py).  Scenarios a
+# (--once), b (live mode) and e (--energy-source estimate) are now pytest
+# cases against the meter in test_powerd_measure.py, c (faults while
+# running) in test_live_faults.py, d (bad replies) in test_bad_replies.py,
+# f (kill -9 over the state file) and h (exit codes) in
+# test_operations.py, g (Prometheus) in test_prometheus.py, i (libvirt)
+# in test_libvirt_powerd.py.  The scenario here (default: all) is
 #   j  push mode: event vs poll on the same VMs, fallback to polling,
 #      the lease after SIGKILL, two consumers
 # Prints one "ok - ..." or "not ok - ..." line per check, "# ..." notes,
@@ -21,7 +18,6 @@
 # failed.  Every process it started is stopped on exit, also on Ctrl-C;
 # it never signals a process it did not start.  Files go to
 # build/integration/powerd/.  QEMU_POWERD and QEMU override the binaries.
-# Needs root only for scenario i.
 set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,16 +25,10 @@ here="$top/tests/integration"
 qemu=${QEMU:-$top/build/qemu-system-x86_64}
 powerd=${QEMU_POWERD:-$top/build/qemu-powerd}
 dir="$top/build/integration/powerd"
-all="i j"
+all="j"
 
 . "$here/results.sh"
 
-# checks SCENARIO ARGS...: run powerd-checks.py, count its results
-checks() {
-    python3 "$here/powerd-checks.py" "$@" >"$dir/checks.out" 2>&1 ||
-        not_ok "powerd-checks.py $1 failed"
-    collect "$dir/checks.out"
-}
 # show FILE: the first lines of FILE as notes, to explain a failure
 show() {
     [ -s "$1" ] || return 0
@@ -53,17 +43,9 @@ show() {
 # shellcheck source=procs.sh
 . "$here/procs.sh"
 
-libvirt_dir=""
-libvirt_doms=""
 cleanup() {
     trap - EXIT INT TERM HUP
     stop_all
-    if [ -n "$libvirt_dir" ]; then
-        for d in $libvirt_doms; do
-            virsh -q -c qemu:///system destroy "$d" >/dev/null 2>&1
-        done
-        sh "$here/libvirtd.sh" stop "$libvirt_dir" || true
-    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -203,88 +185,6 @@ done_scenario() {
 }
 
 # --- the scenarios ---
-
-sc_i() {
-    fresh i "--libvirt with a private libvirtd"
-    if [ "$(id -u)" != 0 ] || ! command -v libvirtd >/dev/null; then
-        not_ok "i: needs root and libvirtd (scripts/install-deps.sh)"
-        return
-    fi
-    uri=qemu:///system
-    libvirt_dir="$s/libvirtd"
-    if ! sh "$here/libvirtd.sh" start "$libvirt_dir"; then
-        not_ok "i: libvirtd did not start"
-        return
-    fi
-    type=$POWER_LIBVIRT_TYPE
-    doms=""
-    for g in spin:i-spin halt:i-halt; do
-        name=${g#*:}
-        cat >"$s/$name.xml" <<EOF
-<domain type='$type'>
-  <name>$name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  $POWER_LIBVIRT_CPU
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <loader type='rom'>$(bios "${g%%:*}")</loader>
-  </os>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>$qemu</emulator>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-EOF
-        virsh -q -c "$uri" destroy "$name" >/dev/null 2>&1
-        libvirt_doms="$libvirt_doms $name"
-        if virsh -q -c "$uri" create "$s/$name.xml" >"$s/create.out" 2>&1
-        then
-            doms="$doms,$name=$(virsh -q -c "$uri" domuuid "$name")"
-        else
-            not_ok "i: virsh create $name"
-            show "$s/create.out"
-        fi
-    done
-    start_rapl "$s/sys" 60
-    sleep 0.5
-    powerd_fg "$s/out.json" 30 --libvirt "$uri" --once --format json \
-        --interval 2 --energy-source powercap --sysfs-root "$s/sys" \
-        --idle-watts 20
-    expect_rc 0 "i: --libvirt --once exits 0" "$s/out.json"
-    checks libvirt "$s/out.json" --doms "${doms#,}" --spin i-spin \
-        --halt i-halt
-    # the same domains pushing their samples through libvirt
-    powerd_fg "$s/events.json" 30 --libvirt "$uri" --count 4 --format json \
-        --interval 1 --energy-source powercap --sysfs-root "$s/sys" \
-        --idle-watts 20
-    expect_rc 0 "i: --libvirt in event mode, --count 4, exits 0" \
-        "$s/events.json"
-    python3 "$here/event-checks.py" libvirt "$s/events.json" --count 4 \
-        --doms i-spin,i-halt >"$dir/checks.out" 2>&1 ||
-        not_ok "i: event-checks.py libvirt failed"
-    collect "$dir/checks.out"
-    for d in i-spin i-halt; do
-        st=$(virsh -q -c "$uri" qemu-monitor-command "$d" \
-            '{"execute":"query-power-sampling"}' 2>&1)
-        case $st in
-        *'"stop-reason":"stopped"'*)
-            ok "i: $d: qemu-powerd stopped the sampling on exit" ;;
-        *) not_ok "i: $d: qemu-powerd stopped the sampling on exit: $st" ;;
-        esac
-    done
-    for d in $libvirt_doms; do
-        virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1
-    done
-    libvirt_doms=""
-    sh "$here/libvirtd.sh" stop "$libvirt_dir" || not_ok "i: libvirtd stop"
-    libvirt_dir=""
-    done_scenario
-}
 
 sc_j() {
     fresh j "push mode: POWER_SAMPLE events"
