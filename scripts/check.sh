@@ -44,7 +44,7 @@ if phase build run build; then
     # libvirt runs our QEMU as a domain's emulator: virsh passthrough
     phase libvirt run sh tests/integration/test-libvirt.sh
     count libvirt
-    # qemu-powerd with real QEMUs, fake RAPL, faults, Prometheus
+    # qemu-powerd in push mode against poll mode (the rest is pytest)
     phase powerd run sh tests/integration/test-powerd.sh
     count powerd
     # the short robustness suite (make check-stress runs the long one)
