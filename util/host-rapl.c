@@ -135,22 +135,21 @@ bool host_rapl_zones(const char *root, GPtrArray **zones, Error **errp)
     g_autofree char *base = host_sysfs_path(root, "/class/powercap");
     g_autoptr(GPtrArray) list =
         g_ptr_array_new_with_free_func((GDestroyNotify)host_rapl_zone_free);
-    g_autoptr(GDir) dir = NULL;
-    GError *gerr = NULL;
-    const char *d;
+    g_autoptr(GPtrArray) names = NULL;
+    Error *err = NULL;
+    int ret = host_sysfs_list_dir(base, &names, &err);
 
-    dir = g_dir_open(base, 0, &gerr);
-    if (!dir) {
-        if (g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-            g_error_free(gerr);
-            *zones = g_steal_pointer(&list);    /* no powercap: no zones */
-            return true;
-        }
-        error_setg(errp, "Could not list '%s': %s", base, gerr->message);
-        g_error_free(gerr);
+    if (ret == -ENOENT) {
+        error_free(err);
+        *zones = g_steal_pointer(&list);    /* no powercap: no zones */
+        return true;
+    }
+    if (ret < 0) {
+        error_propagate(errp, err);
         return false;
     }
-    while ((d = g_dir_read_name(dir))) {
+    for (guint i = 0; i < names->len; i++) {
+        const char *d = g_ptr_array_index(names, i);
         g_autoptr(HostRaplZone) z = g_new0(HostRaplZone, 1);
         g_autofree char *name_path = NULL;
 
@@ -317,7 +316,8 @@ static HostEnergyZone *energy_zone_new(HostEnergySource source,
     return z;
 }
 
-bool host_energy_zone_read(HostEnergyZone *z, uint64_t *raw_uj, Error **errp)
+bool host_energy_zone_read_count(HostEnergyZone *z, uint64_t *count,
+                                 Error **errp)
 {
     uint64_t v;
 
@@ -331,14 +331,14 @@ bool host_energy_zone_read(HostEnergyZone *z, uint64_t *raw_uj, Error **errp)
                        z->path, v, z->max_range_uj);
             return false;
         }
-        *raw_uj = v;
+        *count = v;
         return true;
     case HOST_ENERGY_PERF:
         if (read(z->fd, &v, sizeof(v)) != sizeof(v)) {
             error_setg_errno(errp, errno, "Could not read %s", z->path);
             return false;
         }
-        *raw_uj = v * z->uj_per_count;
+        *count = v;
         return true;
     case HOST_ENERGY_MSR:
         if (pread(z->fd, &v, sizeof(v), z->msr) != sizeof(v)) {
@@ -347,25 +347,83 @@ bool host_energy_zone_read(HostEnergyZone *z, uint64_t *raw_uj, Error **errp)
             return false;
         }
         /* only the low 32 bits count energy */
-        *raw_uj = (v & 0xffffffffULL) * z->uj_per_count;
+        *count = v & 0xffffffffULL;
         return true;
     default:
         g_assert_not_reached();
     }
 }
 
-bool host_energy_zone_update(HostEnergyZone *z, Error **errp)
+static uint64_t count_to_uj(HostEnergyZone *z, uint64_t count)
 {
-    uint64_t raw;
+    return z->source == HOST_ENERGY_POWERCAP ? count :
+           (uint64_t)(count * z->uj_per_count);
+}
 
-    if (!host_energy_zone_read(z, &raw, errp)) {
+bool host_energy_zone_read(HostEnergyZone *z, uint64_t *raw_uj, Error **errp)
+{
+    uint64_t count;
+
+    if (!host_energy_zone_read_count(z, &count, errp)) {
         return false;
     }
-    if (z->sampled) {
-        z->energy_uj += host_energy_delta(z->raw_uj, raw, z->max_range_uj);
+    *raw_uj = count_to_uj(z, count);
+    return true;
+}
+
+void host_energy_zone_step(HostEnergyZone *z, uint64_t count, int64_t now_us)
+{
+    uint64_t prev = z->raw_count, d = 0;
+    bool reset = false;
+
+    if (!z->sampled) {
+        goto out;
     }
+    if (count >= prev) {
+        d = count - prev;
+    } else if (z->source == HOST_ENERGY_PERF) {
+        reset = true;
+    } else if (z->source == HOST_ENERGY_MSR) {
+        d = (count - prev) & 0xffffffffULL;  /* modulo 2^32 */
+    } else {
+        d = host_energy_delta(prev, count, z->max_range_uj);
+        if (z->max_power_uw) {
+            /* twice what the zone can draw, and 1 J for timer slack */
+            double secs = (now_us - z->read_us) / (double)G_USEC_PER_SEC;
+            double most = 2.0 * z->max_power_uw * MAX(secs, 0) +
+                          G_USEC_PER_SEC;
+
+            reset = d > most;
+        }
+    }
+    if (reset) {
+        z->epochs++;
+        d = 0;
+    }
+    if (z->source == HOST_ENERGY_POWERCAP) {
+        z->energy_uj += d;
+    } else {
+        double uj = d * z->uj_per_count + z->frac_uj;
+        double whole = floor(uj);
+
+        z->energy_uj += (uint64_t)whole;
+        z->frac_uj = uj - whole;
+    }
+out:
     z->sampled = true;
-    z->raw_uj = raw;
+    z->raw_count = count;
+    z->raw_uj = count_to_uj(z, count);
+    z->read_us = now_us;
+}
+
+bool host_energy_zone_update(HostEnergyZone *z, Error **errp)
+{
+    uint64_t count;
+
+    if (!host_energy_zone_read_count(z, &count, errp)) {
+        return false;
+    }
+    host_energy_zone_step(z, count, g_get_monotonic_time());
     return true;
 }
 
@@ -386,11 +444,25 @@ static bool open_powercap(const HostEnergyOptions *opts, GPtrArray *out,
                                             rz->package);
         uint64_t raw;
 
+        g_autoptr(GPtrArray) constraints = NULL;
+
         g_ptr_array_add(out, z);
         z->path = g_strdup_printf("%s/energy_uj", rz->dir);
+        z->uj_per_count = 1;
         if (host_sysfs_read_u64(range, &z->max_range_uj, errp) < 0 ||
             !host_energy_zone_read(z, &raw, errp)) {
             return false;
+        }
+        z->max_count = z->max_range_uj;
+        /* the zone's own maximum power, when a constraint says it */
+        if (host_rapl_constraints(rz, &constraints, NULL)) {
+            for (guint c = 0; c < constraints->len; c++) {
+                HostRaplConstraint *hc = g_ptr_array_index(constraints, c);
+
+                if (hc->has_max_power) {
+                    z->max_power_uw = MAX(z->max_power_uw, hc->max_power_uw);
+                }
+            }
         }
     }
     if (!out->len) {
@@ -508,6 +580,7 @@ static bool open_perf(const HostEnergyOptions *opts, GPtrArray *out,
             z->path = g_strdup_printf("perf event %s on CPU %u",
                                       perf_events[e].event, cpu);
             z->max_range_uj = UINT64_MAX;   /* 64-bit count: no wrap */
+            z->max_count = UINT64_MAX;
             if (host_sysfs_read_str(ev, &text, errp) < 0 ||
                 host_sysfs_read_str(scale_path, &scale, errp) < 0 ||
                 !host_energy_parse_perf_event(text, &config, errp) ||
@@ -629,6 +702,7 @@ static bool open_msr(const HostEnergyOptions *opts, GPtrArray *out,
             z->fd = dup(fd);
             z->msr = msr_zones[m].msr;
             z->uj_per_count = uj;
+            z->max_count = 0xffffffffULL;
             z->max_range_uj = 0xffffffffULL * uj;
             z->path = g_strdup(dev);
             if (!host_energy_zone_read(z, &raw, NULL)) {

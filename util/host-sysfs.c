@@ -6,9 +6,296 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/host-sysfs.h"
+
+/*
+ * A root every open must stay beneath (host_sysfs_confine()), as a
+ * directory fd opened once, and whether it is the real sysfs.
+ */
+static struct {
+    char *root;
+    size_t len;
+    int fd;
+    bool is_sysfs;
+    bool no_openat2;            /* tests: take the fallback */
+} confined = { .fd = -1 };
+
+/* Links one path may go through, as the kernel's own limit. */
+#define MAX_LINKS 40
+
+static bool on_sysfs(int fd)
+{
+    struct statfs sfs;
+
+    return fstatfs(fd, &sfs) == 0 && sfs.f_type == SYSFS_MAGIC;
+}
+
+bool host_sysfs_confine(const char *root, Error **errp)
+{
+    g_autofree char *real = NULL;
+    const char *r = root && *root ? root : HOST_SYSFS_DEFAULT_ROOT;
+    int fd;
+
+    host_sysfs_unconfine();
+    real = realpath(r, NULL);
+    if (!real) {
+        error_setg_errno(errp, errno, "Could not resolve '%s'", r);
+        return false;
+    }
+    fd = open(r, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", r);
+        return false;
+    }
+    confined.is_sysfs = !strcmp(real, HOST_SYSFS_DEFAULT_ROOT);
+    if (confined.is_sysfs && !on_sysfs(fd)) {
+        error_setg(errp, "'%s' is not a sysfs mount", r);
+        close(fd);
+        return false;
+    }
+    confined.fd = fd;
+    confined.root = g_strdup(r);
+    confined.len = strlen(r);
+    /* "/" + rel must match what host_sysfs_path() builds */
+    while (confined.len > 1 && confined.root[confined.len - 1] == '/') {
+        confined.root[--confined.len] = '\0';
+    }
+    return true;
+}
+
+void host_sysfs_unconfine(void)
+{
+    if (confined.fd >= 0) {
+        close(confined.fd);
+    }
+    g_clear_pointer(&confined.root, g_free);
+    confined.fd = -1;
+    confined.len = 0;
+    confined.is_sysfs = false;
+}
+
+void host_sysfs_test_no_openat2(bool on)
+{
+    confined.no_openat2 = on;
+}
+
+/* Does @rel name something beneath its directory, without ".."? */
+static bool plain_relative(const char *rel)
+{
+    g_auto(GStrv) parts = NULL;
+
+    if (!*rel || rel[0] == '/') {
+        return false;
+    }
+    parts = g_strsplit(rel, "/", -1);
+    for (int i = 0; parts[i]; i++) {
+        if (!strcmp(parts[i], "..")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Without openat2: walk @rel one component at a time, every open with
+ * O_NOFOLLOW.  A link in a directory component is read and spliced
+ * into the walk (sysfs has them: class/powercap/intel-rapl:0,
+ * cpuN/cpufreq), but an absolute one, or one whose ".." would climb
+ * above @dirfd, is refused; the last component is never a link.
+ */
+static int open_walk(int dirfd, const char *rel, int flags)
+{
+    g_autoptr(GArray) stack = g_array_new(false, false, sizeof(int));
+    g_autoptr(GQueue) todo = g_queue_new();
+    g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
+    int links = 0, ret = -ENOENT;
+
+    for (int i = 0; parts[i]; i++) {
+        g_queue_push_tail(todo, g_strdup(parts[i]));
+    }
+    while (!g_queue_is_empty(todo)) {
+        g_autofree char *c = g_queue_pop_head(todo);
+        int top = stack->len ? g_array_index(stack, int, stack->len - 1) :
+                  dirfd;
+        bool last = g_queue_is_empty(todo);
+        struct stat st;
+        int fd;
+
+        if (!*c || !strcmp(c, ".")) {
+            if (last) {
+                ret = -EISDIR;
+                goto out;
+            }
+            continue;
+        }
+        if (!strcmp(c, "..")) {
+            if (!stack->len || last) {
+                ret = -EXDEV;
+                goto out;
+            }
+            close(top);
+            g_array_set_size(stack, stack->len - 1);
+            continue;
+        }
+        if (last) {
+            fd = openat(top, c, flags | O_NOFOLLOW | O_CLOEXEC);
+            ret = fd < 0 ? -errno : fd;
+            goto out;
+        }
+        if (fstatat(top, c, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            ret = -errno;
+            goto out;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(top, c, target, sizeof(target) - 1);
+            g_auto(GStrv) tparts = NULL;
+
+            if (n < 0 || ++links > MAX_LINKS) {
+                ret = n < 0 ? -errno : -ELOOP;
+                goto out;
+            }
+            target[n] = '\0';
+            if (target[0] == '/') {
+                ret = -EXDEV;
+                goto out;
+            }
+            tparts = g_strsplit(target, "/", -1);
+            for (int i = g_strv_length(tparts); i-- > 0;) {
+                g_queue_push_head(todo, g_strdup(tparts[i]));
+            }
+            continue;
+        }
+        /* a link swapped in since fstatat() fails here */
+        fd = openat(top, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            ret = -errno;
+            goto out;
+        }
+        g_array_append_val(stack, fd);
+    }
+    ret = -EISDIR;
+out:
+    for (guint i = 0; i < stack->len; i++) {
+        close(g_array_index(stack, int, i));
+    }
+    return ret;
+}
+
+/*
+ * Open @rel beneath @dirfd: openat2() with RESOLVE_BENEATH (links that
+ * stay beneath, as sysfs's own, are followed; one that leaves is
+ * refused) and the last component never a link.
+ */
+static int open_beneath(int dirfd, const char *rel, int flags)
+{
+    struct open_how how = {
+        .flags = flags | O_NOFOLLOW | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd;
+
+    if (!plain_relative(rel)) {
+        return -EXDEV;
+    }
+    if (!confined.no_openat2) {
+        fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+        if (fd >= 0 || errno != ENOSYS) {
+            return fd < 0 ? -errno : fd;
+        }
+    }
+    return open_walk(dirfd, rel, flags);
+}
+
+/*
+ * Open @path (never creating it).  Confined: it must lie beneath the
+ * root, and on the real sysfs be a sysfs file.  Returns an fd or -errno.
+ */
+static int sysfs_open(const char *path, int flags)
+{
+    int fd;
+
+    if (confined.fd < 0) {
+        fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
+    if (strncmp(path, confined.root, confined.len) ||
+        path[confined.len] != '/') {
+        return -EXDEV;
+    }
+    fd = open_beneath(confined.fd, path + confined.len + 1, flags);
+    if (fd >= 0 && confined.is_sysfs && !on_sysfs(fd)) {
+        close(fd);
+        return -EXDEV;
+    }
+    return fd;
+}
+
+static void open_error(Error **errp, int err, const char *path,
+                       const char *what)
+{
+    if (err == EXDEV) {
+        error_setg(errp, "Could not open '%s'%s: it leads outside the "
+                   "sysfs root", path, what);
+    } else if (err == ELOOP) {
+        error_setg(errp, "Could not open '%s'%s: it is a symbolic link",
+                   path, what);
+    } else {
+        error_setg_errno(errp, err, "Could not open '%s'%s", path, what);
+    }
+}
+
+static int open_checked(const char *path, int flags, const char *what,
+                        Error **errp)
+{
+    int fd;
+
+    assert(!(flags & (O_CREAT | O_TRUNC)));
+    fd = sysfs_open(path, flags);
+    if (fd < 0) {
+        open_error(errp, -fd, path, what);
+    }
+    return fd;
+}
+
+int host_sysfs_open(const char *path, int flags, Error **errp)
+{
+    return open_checked(path, flags, "", errp);
+}
+
+int host_sysfs_list_dir(const char *path, GPtrArray **names, Error **errp)
+{
+    g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+    int fd = open_checked(path, O_RDONLY | O_DIRECTORY, " to list it", errp);
+    struct dirent *de;
+    DIR *dir;
+
+    if (fd < 0) {
+        return fd;
+    }
+    dir = fdopendir(fd);
+    if (!dir) {
+        int ret = -errno;
+
+        error_setg_errno(errp, errno, "Could not list '%s'", path);
+        close(fd);
+        return ret;
+    }
+    while ((de = readdir(dir))) {
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            g_ptr_array_add(list, g_strdup(de->d_name));
+        }
+    }
+    closedir(dir);
+    *names = g_steal_pointer(&list);
+    return 0;
+}
 
 char *host_sysfs_path(const char *root, const char *fmt, ...)
 {
@@ -41,13 +328,11 @@ int host_sysfs_read_str(const char *path, char **value, Error **errp)
 {
     g_autofree char *buf = g_malloc(HOST_SYSFS_VALUE_MAX + 1);
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = host_sysfs_open(path, O_RDONLY, errp);
     int ret;
 
     if (fd < 0) {
-        ret = -errno;
-        error_setg_errno(errp, errno, "Could not open '%s'", path);
-        return ret;
+        return fd;
     }
     /* sysfs returns a whole attribute in one read; ask for one more byte */
     n = read(fd, buf, HOST_SYSFS_VALUE_MAX + 1);
@@ -114,17 +399,19 @@ int host_sysfs_read_opt_u64(const char *path, bool *has, uint64_t *value,
 int host_sysfs_write_str(const char *path, const char *value, Error **errp)
 {
     size_t len = strlen(value);
+    struct stat st;
     ssize_t n;
     int ret = 0;
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    int fd = open_checked(path, O_WRONLY, " for writing", errp);
 
     if (fd < 0) {
-        ret = -errno;
-        error_setg_errno(errp, errno, "Could not open '%s' for writing",
-                         path);
-        return ret;
+        return fd;
     }
-    n = write(fd, value, len);
+    /*
+     * No O_TRUNC: sysfs ignores it, and on anything else it would empty
+     * the file before we know the write is taken.  One write at offset 0.
+     */
+    n = pwrite(fd, value, len, 0);
     if (n < 0) {
         ret = -errno;
         error_setg_errno(errp, errno, "Could not write '%s' to '%s'", value,
@@ -132,6 +419,14 @@ int host_sysfs_write_str(const char *path, const char *value, Error **errp)
     } else if (n != len) {
         ret = -EIO;
         error_setg(errp, "Short write of '%s' to '%s'", value, path);
+    } else if (!on_sysfs(fd) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+               st.st_size > len) {
+        /* a plain file (a test tree) then holds exactly the value */
+        if (ftruncate(fd, len) < 0) {
+            ret = -errno;
+            error_setg_errno(errp, errno, "Could not cut '%s' to its value",
+                             path);
+        }
     }
     close(fd);
     return ret;
@@ -147,7 +442,13 @@ int host_sysfs_write_u64(const char *path, uint64_t value, Error **errp)
 
 bool host_sysfs_exists(const char *path)
 {
-    return access(path, F_OK) == 0;
+    int fd = sysfs_open(path, O_PATH);
+
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
 }
 
 /* Parse a decimal CPU number at *@p, advancing it. */
@@ -283,6 +584,18 @@ int host_sysfs_write_logged(HostSysfsUndo *undo, const char *path,
         return ret;
     }
     return host_sysfs_read_str(path, applied, errp);
+}
+
+void host_sysfs_undo_foreach(HostSysfsUndo *undo,
+                             void (*fn)(const char *path, const char *old,
+                                        void *opaque),
+                             void *opaque)
+{
+    for (guint i = 0; i < undo->paths->len; i++) {
+        const char *path = g_ptr_array_index(undo->paths, i);
+
+        fn(path, g_hash_table_lookup(undo->old, path), opaque);
+    }
 }
 
 unsigned host_sysfs_undo_restore(HostSysfsUndo *undo,

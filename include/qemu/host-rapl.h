@@ -92,10 +92,16 @@ typedef struct HostEnergyZone {
     int fd;                     /* perf event or msr device, else -1 */
     uint32_t msr;               /* MSR source: the energy register */
     double uj_per_count;        /* perf and MSR: counter scale */
+    uint64_t max_count;         /* the raw counter's top, in counts */
+    uint64_t max_power_uw;      /* 0: unknown; powercap: from constraints */
     /* accumulation, see host_energy_zone_update() */
     bool sampled;
-    uint64_t raw_uj;            /* last raw reading */
+    uint64_t raw_count;         /* last raw reading, in counter units */
+    uint64_t raw_uj;            /* the same in microjoules */
+    int64_t read_us;            /* g_get_monotonic_time() of it */
+    double frac_uj;             /* below 1 uJ, carried to the next one */
     uint64_t energy_uj;         /* since the first reading, wraps folded */
+    unsigned epochs;            /* counter resets seen (not wraps) */
 } HostEnergyZone;
 
 typedef struct HostEnergy {
@@ -119,12 +125,29 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostEnergy, host_energy_free)
 bool host_energy_zone_read(HostEnergyZone *z, uint64_t *raw_uj,
                            Error **errp);
 
+/* Read a zone's raw counter in its own units (MSR: the low 32 bits). */
+bool host_energy_zone_read_count(HostEnergyZone *z, uint64_t *count,
+                                 Error **errp);
+
 /*
  * Read a zone and add the energy used since the last reading to
  * @energy_uj, folding in a counter wrap.  Read more often than the
  * counter wraps (max_range_uj / the zone's maximum power).
  */
 bool host_energy_zone_update(HostEnergyZone *z, Error **errp);
+
+/*
+ * Add the counter's step from @z->raw_count to @count, read at @now_us,
+ * to @z->energy_uj.  Wrap arithmetic is in raw counts (MSR: modulo
+ * 2^32, exact to the count), the fraction of a microjoule carried over.
+ * A reading that goes back is a wrap for powercap and MSR counters,
+ * unless it would mean more energy than @z->max_power_uw (when known)
+ * allows in the time since the last reading: then, as for a perf count
+ * (64 bits: it never wraps) that goes back, the counter was reset, and
+ * a new epoch starts from @count with nothing added.  Pure.
+ */
+void host_energy_zone_step(HostEnergyZone *z, uint64_t count,
+                           int64_t now_us);
 
 /*
  * Energy between two raw readings of a counter that wraps to 0 after

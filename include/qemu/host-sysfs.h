@@ -22,6 +22,37 @@
 #define HOST_SYSFS_DEFAULT_ROOT "/sys"
 
 /*
+ * From now on, open every file only beneath @root (NULL or "": /sys),
+ * through a directory fd opened here once: a path that is not
+ * "@root/..." is refused, a ".." in it is refused, a link that leads
+ * out of @root is refused (links that stay beneath, as sysfs's own
+ * class/powercap/intel-rapl:N and cpuN/cpufreq, are followed), the
+ * last component is never a link, and when @root is the real /sys every
+ * file must be on sysfs.  Uses openat2(RESOLVE_BENEATH), or a walk with
+ * O_NOFOLLOW at each component where the kernel lacks it.  Unconfined
+ * (the default), paths are opened as given, the last component never
+ * followed if it is a link.  For the privileged helper.
+ */
+bool host_sysfs_confine(const char *root, Error **errp);
+void host_sysfs_unconfine(void);
+
+/* Tests: walk component by component even where openat2 exists. */
+void host_sysfs_test_no_openat2(bool on);
+
+/*
+ * Open an existing @path (flags without O_CREAT or O_TRUNC) as above.
+ * Returns the fd, or -errno with @errp set (-EXDEV: outside the root;
+ * -ELOOP: a link).
+ */
+int host_sysfs_open(const char *path, int flags, Error **errp);
+
+/*
+ * The names in directory @path (without "." and ".."), unsorted.
+ * Returns 0 or -errno (-ENOENT: no such directory).
+ */
+int host_sysfs_list_dir(const char *path, GPtrArray **names, Error **errp);
+
+/*
  * Build "@root<fmt...>", where @root stands for /sys (NULL or "": the
  * real /sys) and @fmt starts with '/'.  @fmt must be a fixed string; its
  * arguments validated integers or names read from the host itself.
@@ -62,8 +93,10 @@ int host_sysfs_read_opt_u64(const char *path, bool *has, uint64_t *value,
 bool host_sysfs_parse_u64(const char *text, uint64_t *value, Error **errp);
 
 /*
- * Write @value to an existing file (never created) in one write() and
- * check that all of it was taken.  Returns 0 or -errno with @errp set.
+ * Write @value to an existing file (never created, never truncated on
+ * open) in one write() at offset 0 and check that all of it was taken;
+ * a plain file that is not on sysfs (a test tree) is then cut to the
+ * value.  Returns 0 or -errno with @errp set.
  */
 int host_sysfs_write_str(const char *path, const char *value, Error **errp);
 
@@ -100,6 +133,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HostSysfsUndo, host_sysfs_undo_free)
  */
 int host_sysfs_write_logged(HostSysfsUndo *undo, const char *path,
                             const char *value, char **applied, Error **errp);
+
+/* Call @fn with each recorded file and its value before, in order. */
+void host_sysfs_undo_foreach(HostSysfsUndo *undo,
+                             void (*fn)(const char *path, const char *old,
+                                        void *opaque),
+                             void *opaque);
 
 /*
  * Write back every recorded value, latest change first.  A value the
