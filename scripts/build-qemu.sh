@@ -38,6 +38,7 @@ if [ ! -f "$bld/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$opts" ]; 
 fi
 
 ninja -C "$bld" -j "$jobs" qemu-system-x86_64 tools/qemu-powerd/qemu-powerd \
+    tools/qemu-power-helper/qemu-power-helper \
     ${NINJA_TARGETS:-}
 
 # A QEMU run from its build tree looks for firmware only under qemu-bundle/.
@@ -48,3 +49,4 @@ done
 
 ln -sfn qemu/build/qemu-system-x86_64 "$top/build/qemu-system-x86_64"
 ln -sfn qemu/build/tools/qemu-powerd/qemu-powerd "$top/build/qemu-powerd"
+ln -sfn qemu/build/tools/qemu-power-helper/qemu-power-helper "$top/build/qemu-power-helper"
