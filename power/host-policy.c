@@ -2,181 +2,107 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * QMP commands that show and change host power policy: cpufreq,
- * intel_pstate and RAPL power limits.  Changes need a host-power object
- * with policy=allow; every request is validated in full before the
- * first write, and what the host applied is read back and reported.
+ * intel_pstate and RAPL power limits.  QEMU writes no host file: it
+ * passes each request to qemu-power-helper, which validates it in full
+ * against the knob's own limits before the first write, arbitrates
+ * between VMs and reports what the host applied.  Changes also need a
+ * host-power object with policy=allow: the helper decides what this
+ * QEMU's user may do, the object what a QMP client of this VM may ask.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-power.h"
 #include "qapi/qapi-events-power.h"
-#include "qemu/cutils.h"
-#include "qemu/host-cpufreq.h"
-#include "qemu/host-rapl.h"
+#include "qapi/qapi-visit-power.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qapi/qobject-output-visitor.h"
+#include "qapi/visitor.h"
+#include "qobject/qobject.h"
 #include "power-internal.h"
 
-static HostCpufreqInfo *cpufreq_info(const HostCpufreq *f)
+/* The helper to ask for a policy change, or NULL with @errp set. */
+static PowerHelper *policy_helper(Error **errp)
 {
-    HostCpufreqInfo *info = g_new0(HostCpufreqInfo, 1);
-    strList **gov_tail = &info->available_governors;
-    uint64List **freq_tail = &info->available_frequencies_khz;
+    PowerHelper *h;
 
-    info->cpu = f->cpu;
-    info->driver = g_strdup(f->driver);
-    info->governor = g_strdup(f->governor);
-    for (int i = 0; f->governors[i]; i++) {
-        QAPI_LIST_APPEND(gov_tail, g_strdup(f->governors[i]));
-    }
-    info->min_khz = f->min_khz;
-    info->max_khz = f->max_khz;
-    info->cpuinfo_min_khz = f->cpuinfo_min_khz;
-    info->cpuinfo_max_khz = f->cpuinfo_max_khz;
-    info->has_cur_khz = f->has_cur;
-    info->cur_khz = f->cur_khz;
-    info->has_frequency_khz = f->has_setspeed;
-    info->frequency_khz = f->setspeed_khz;
-    info->has_available_frequencies_khz = f->frequencies != NULL;
-    for (guint i = 0; f->frequencies && i < f->frequencies->len; i++) {
-        QAPI_LIST_APPEND(freq_tail,
-                         g_array_index(f->frequencies, uint64_t, i));
-    }
-    return info;
-}
-
-static HostPstateInfo *pstate_info(const HostPstate *p)
-{
-    HostPstateInfo *info = g_new0(HostPstateInfo, 1);
-
-    info->status = g_strdup(p->status);
-    info->max_perf_pct = p->max_perf_pct;
-    info->min_perf_pct = p->min_perf_pct;
-    info->has_no_turbo = p->has_no_turbo;
-    info->no_turbo = p->no_turbo;
-    return info;
-}
-
-static HostPowerZonePolicy *zone_policy(HostRaplZone *z, Error **errp)
-{
-    g_autoptr(GPtrArray) constraints = NULL;
-    g_autofree char *enabled_path = g_strdup_printf("%s/enabled", z->dir);
-    HostPowerZonePolicy *zp;
-    HostPowerConstraintList **tail;
-    uint64_t enabled;
-
-    if (!host_rapl_constraints(z, &constraints, errp)) {
+    if (!power_policy_allowed(errp)) {
         return NULL;
     }
-    zp = g_new0(HostPowerZonePolicy, 1);
-    zp->zone = g_strdup(z->name);
-    zp->has_package = z->package >= 0;
-    zp->package = z->package;
-    if (host_sysfs_read_opt_u64(enabled_path, &zp->has_enabled, &enabled,
-                                errp) < 0) {
-        qapi_free_HostPowerZonePolicy(zp);
-        return NULL;
+    h = power_helper();
+    if (!h) {
+        error_setg(errp, "Changing host power policy needs "
+                   "qemu-power-helper: add helper=PATH to the host-power "
+                   "object");
     }
-    zp->enabled = zp->has_enabled && enabled != 0;
-    tail = &zp->constraints;
-    for (guint i = 0; i < constraints->len; i++) {
-        HostRaplConstraint *c = g_ptr_array_index(constraints, i);
-        HostPowerConstraint *pc = g_new0(HostPowerConstraint, 1);
+    return h;
+}
 
-        pc->name = g_strdup(c->name);
-        pc->power_limit_uw = c->power_limit_uw;
-        pc->has_time_window_us = c->has_time_window;
-        pc->time_window_us = c->time_window_us;
-        pc->has_max_power_uw = c->has_max_power;
-        pc->max_power_uw = c->max_power_uw;
-        QAPI_LIST_APPEND(tail, pc);
-    }
-    return zp;
+/* Start visiting a command's arguments into a QDict. */
+static Visitor *args_start(QObject **obj)
+{
+    Visitor *v = qobject_output_visitor_new(obj);
+
+    visit_start_struct(v, NULL, NULL, 0, &error_abort);
+    return v;
+}
+
+static QDict *args_end(Visitor *v, QObject **obj)
+{
+    visit_check_struct(v, &error_abort);
+    visit_end_struct(v, NULL);
+    visit_complete(v, obj);
+    visit_free(v);
+    return qobject_to(QDict, *obj);
+}
+
+/*
+ * Ask the helper @cmd with @args (consumed) and return an input visitor
+ * on its reply, or NULL with @errp set.
+ */
+static Visitor *ask(PowerHelper *h, const char *cmd, QDict *args,
+                    QObject **ret, Error **errp)
+{
+    *ret = power_helper_call(h, cmd, args, errp);
+    qobject_unref(args);
+    return *ret ? qobject_input_visitor_new(*ret) : NULL;
+}
+
+static void bad_reply(PowerHelper *h, const char *cmd, Error **errp)
+{
+    error_prepend(errp, "qemu-power-helper at '%s' sent a bad reply to "
+                  "'%s': ", power_helper_path(h), cmd);
 }
 
 HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
 {
-    const char *root = power_sysfs_root();
-    g_autoptr(HostPowerPolicy) policy = g_new0(HostPowerPolicy, 1);
-    HostCpufreqInfoList **cpu_tail = &policy->cpus;
-    HostPowerZonePolicyList **zone_tail = &policy->zones;
-    g_autoptr(GArray) cpus = NULL;
-    g_autoptr(GPtrArray) zones = NULL;
-    g_autoptr(HostPstate) pstate = NULL;
-    Error *err = NULL;
+    PowerHelper *h = power_helper();
+    QObject *ret = NULL;
+    HostPowerPolicy *policy = NULL;
+    Visitor *v;
 
-    policy->policy = power_policy_mode();
-
-    /* what the host lacks is reported absent, with the reason */
-    if (!host_sysfs_online_cpus(root, &cpus, &err)) {
-        policy->cpufreq_unavailable = g_strdup(error_get_pretty(err));
-        g_clear_pointer(&err, error_free);
+    if (!h) {
+        /* what QEMU cannot see is reported absent, with the reason */
+        policy = g_new0(HostPowerPolicy, 1);
+        policy->policy = power_policy_mode();
+        policy->cpufreq_unavailable = g_strdup(POWER_NO_HELPER);
+        policy->pstate_unavailable = g_strdup(POWER_NO_HELPER);
+        policy->zones_unavailable = g_strdup(POWER_NO_HELPER);
+        return policy;
     }
-    for (guint i = 0; cpus && i < cpus->len; i++) {
-        g_autoptr(HostCpufreq) f = NULL;
-        int ret = host_cpufreq_read(root, g_array_index(cpus, unsigned, i),
-                                    &f, &err);
-
-        if (ret == -ENOENT) {
-            if (!policy->cpus && !policy->cpufreq_unavailable) {
-                policy->cpufreq_unavailable = g_strdup(error_get_pretty(err));
-            }
-            g_clear_pointer(&err, error_free);
-            continue;
-        }
-        if (ret < 0) {
-            error_propagate(errp, err);
-            return NULL;
-        }
-        QAPI_LIST_APPEND(cpu_tail, cpufreq_info(f));
-    }
-    if (policy->cpus) {
-        g_clear_pointer(&policy->cpufreq_unavailable, g_free);
-    }
-
-    if (host_pstate_read(root, &pstate, &err) == 0) {
-        policy->pstate = pstate_info(pstate);
-    } else {
-        policy->pstate_unavailable = g_strdup(error_get_pretty(err));
-        g_clear_pointer(&err, error_free);
-    }
-
-    if (!host_rapl_zones(root, &zones, errp)) {
+    v = ask(h, "query-host-power-policy", NULL, &ret, errp);
+    if (!v) {
         return NULL;
     }
-    for (guint i = 0; i < zones->len; i++) {
-        HostPowerZonePolicy *zp = zone_policy(g_ptr_array_index(zones, i),
-                                              errp);
-
-        if (!zp) {
-            return NULL;
-        }
-        QAPI_LIST_APPEND(zone_tail, zp);
+    if (!visit_type_HostPowerPolicy(v, NULL, &policy, errp)) {
+        bad_reply(h, "query-host-power-policy", errp);
+    } else if (power_policy_mode() != HOST_POWER_POLICY_MODE_ALLOW) {
+        /* the helper's answer is about this QEMU's user, not this VM */
+        policy->policy = HOST_POWER_POLICY_MODE_DENY;
     }
-    if (!zones->len) {
-        policy->zones_unavailable = g_strdup("no RAPL zone under "
-                                             "class/powercap");
-    }
-    return g_steal_pointer(&policy);
-}
-
-/* "0-2,5" for an error message. */
-static char *cpu_ranges(GArray *cpus)
-{
-    GString *s = g_string_new("");
-
-    for (guint i = 0; i < cpus->len; i++) {
-        unsigned first = g_array_index(cpus, unsigned, i), last = first;
-
-        while (i + 1 < cpus->len &&
-               g_array_index(cpus, unsigned, i + 1) == last + 1) {
-            last = g_array_index(cpus, unsigned, ++i);
-        }
-        g_string_append_printf(s, "%s%u", s->len ? "," : "", first);
-        if (last != first) {
-            g_string_append_printf(s, "-%u", last);
-        }
-    }
-    return g_string_free(s, false);
+    visit_free(v);
+    qobject_unref(ret);
+    return policy;
 }
 
 HostCpufreqInfoList *qmp_set_host_cpufreq(bool has_cpus, uint32List *cpus,
@@ -187,86 +113,36 @@ HostCpufreqInfoList *qmp_set_host_cpufreq(bool has_cpus, uint32List *cpus,
                                           bool has_max_khz, uint64_t max_khz,
                                           Error **errp)
 {
-    const char *root = power_sysfs_root();
-    HostCpufreqRequest req = {
-        .governor = governor,
-        .has_frequency = has_frequency_khz, .frequency_khz = frequency_khz,
-        .has_min = has_min_khz, .min_khz = min_khz,
-        .has_max = has_max_khz, .max_khz = max_khz,
+    q_obj_set_host_cpufreq_arg arg = {
+        .has_cpus = has_cpus, .cpus = cpus,
+        .governor = (char *)governor,
+        .has_frequency_khz = has_frequency_khz,
+        .frequency_khz = frequency_khz,
+        .has_min_khz = has_min_khz, .min_khz = min_khz,
+        .has_max_khz = has_max_khz, .max_khz = max_khz,
     };
-    g_autoptr(GArray) online = NULL;
-    g_autoptr(GArray) targets = g_array_new(false, false, sizeof(unsigned));
-    g_autoptr(GArray) changed = g_array_new(false, false, sizeof(unsigned));
-    g_autoptr(GPtrArray) states =
-        g_ptr_array_new_with_free_func((GDestroyNotify)host_cpufreq_free);
-    HostCpufreqInfoList *result = NULL, **tail = &result;
+    PowerHelper *h = policy_helper(errp);
+    QObject *ret = NULL;
+    HostCpufreqInfoList *result = NULL;
+    QObject *obj = NULL;
+    Visitor *v;
 
-    if (!power_policy_allowed(errp) ||
-        !host_sysfs_online_cpus(root, &online, errp)) {
+    if (!h) {
         return NULL;
     }
-    if (!has_cpus) {
-        g_array_append_vals(targets, online->data, online->len);
-    }
-    for (uint32List *c = cpus; c; c = c->next) {
-        bool found = false;
-
-        for (guint i = 0; i < online->len; i++) {
-            found |= g_array_index(online, unsigned, i) == c->value;
-        }
-        if (!found) {
-            error_setg(errp, "Host CPU %" PRIu32 " is not online", c->value);
-            return NULL;
-        }
-        for (guint i = 0; i < targets->len; i++) {
-            if (g_array_index(targets, unsigned, i) == c->value) {
-                error_setg(errp, "Host CPU %" PRIu32 " is listed twice",
-                           c->value);
-                return NULL;
-            }
-        }
-        g_array_append_val(targets, c->value);
-    }
-    if (!targets->len) {
-        error_setg(errp, "No host CPU to change");
+    v = args_start(&obj);
+    visit_type_q_obj_set_host_cpufreq_arg_members(v, &arg, &error_abort);
+    v = ask(h, "set-host-cpufreq", args_end(v, &obj), &ret, errp);
+    if (!v) {
         return NULL;
     }
-
-    /* validate every CPU before the first write */
-    for (guint i = 0; i < targets->len; i++) {
-        HostCpufreq *f = NULL;
-
-        if (host_cpufreq_read(root, g_array_index(targets, unsigned, i), &f,
-                              errp) < 0) {
-            return NULL;
-        }
-        g_ptr_array_add(states, f);
-        if (!host_cpufreq_validate(f, &req, errp)) {
-            return NULL;
-        }
+    if (!visit_type_HostCpufreqInfoList(v, NULL, &result, errp)) {
+        bad_reply(h, "set-host-cpufreq", errp);
+    } else {
+        qapi_event_send_host_power_policy_changed(true, result, NULL, NULL);
     }
-
-    for (guint i = 0; i < states->len; i++) {
-        HostCpufreq *f = g_ptr_array_index(states, i);
-        g_autoptr(HostCpufreq) now = NULL;
-
-        if (!host_cpufreq_apply(root, f, &req, power_policy_undo(), errp) ||
-            host_cpufreq_read(root, f->cpu, &now, errp) < 0) {
-            if (changed->len) {
-                g_autofree char *list = cpu_ranges(changed);
-
-                error_prepend(errp, "Host CPUs %s were changed, then CPU "
-                              "%u failed: ", list, f->cpu);
-            } else {
-                error_prepend(errp, "Nothing was changed: ");
-            }
-            qapi_free_HostCpufreqInfoList(result);
-            return NULL;
-        }
-        g_array_append_val(changed, f->cpu);
-        QAPI_LIST_APPEND(tail, cpufreq_info(now));
-    }
-    qapi_event_send_host_power_policy_changed(true, result, NULL, NULL);
+    visit_free(v);
+    qobject_unref(ret);
     return result;
 }
 
@@ -275,49 +151,33 @@ HostPstateInfo *qmp_set_host_pstate(bool has_max_perf_pct,
                                     bool has_min_perf_pct,
                                     uint64_t min_perf_pct, Error **errp)
 {
-    const char *root = power_sysfs_root();
-    g_autoptr(HostPstate) cur = NULL;
-    g_autoptr(HostPstate) now = NULL;
-    HostPstateInfo *info;
+    q_obj_set_host_pstate_arg arg = {
+        .has_max_perf_pct = has_max_perf_pct, .max_perf_pct = max_perf_pct,
+        .has_min_perf_pct = has_min_perf_pct, .min_perf_pct = min_perf_pct,
+    };
+    PowerHelper *h = policy_helper(errp);
+    QObject *ret = NULL;
+    HostPstateInfo *info = NULL;
+    QObject *obj = NULL;
+    Visitor *v;
 
-    if (!power_policy_allowed(errp) ||
-        host_pstate_read(root, &cur, errp) < 0 ||
-        !host_pstate_validate(cur, has_max_perf_pct, max_perf_pct,
-                              has_min_perf_pct, min_perf_pct, errp) ||
-        !host_pstate_apply(root, cur, has_max_perf_pct, max_perf_pct,
-                           has_min_perf_pct, min_perf_pct,
-                           power_policy_undo(), errp) ||
-        host_pstate_read(root, &now, errp) < 0) {
+    if (!h) {
         return NULL;
     }
-    info = pstate_info(now);
-    qapi_event_send_host_power_policy_changed(false, NULL, info, NULL);
-    return info;
-}
-
-/*
- * Write one setting of zone @z: constraint @c's @what, or the zone's own
- * @what when @c is NULL.  @done lists what was written before, for the
- * error message.
- */
-static bool write_zone(HostSysfsUndo *undo, HostRaplZone *z,
-                       HostRaplConstraint *c, const char *what,
-                       uint64_t value, GString *done, Error **errp)
-{
-    g_autofree char *path = c ?
-        g_strdup_printf("%s/constraint_%u_%s", z->dir, c->index, what) :
-        g_strdup_printf("%s/%s", z->dir, what);
-    char buf[24];
-
-    snprintf(buf, sizeof(buf), "%" PRIu64, value);
-    if (host_sysfs_write_logged(undo, path, buf, NULL, errp) < 0) {
-        error_prepend(errp, "Zone '%s': %s%s: ", z->name,
-                      done->len ? "changed " : "nothing was changed",
-                      done->str);
-        return false;
+    v = args_start(&obj);
+    visit_type_q_obj_set_host_pstate_arg_members(v, &arg, &error_abort);
+    v = ask(h, "set-host-pstate", args_end(v, &obj), &ret, errp);
+    if (!v) {
+        return NULL;
     }
-    g_string_append_printf(done, "%s%s", done->len ? ", " : "", what);
-    return true;
+    if (!visit_type_HostPstateInfo(v, NULL, &info, errp)) {
+        bad_reply(h, "set-host-pstate", errp);
+    } else {
+        qapi_event_send_host_power_policy_changed(false, NULL, info, NULL);
+    }
+    visit_free(v);
+    qobject_unref(ret);
+    return info;
 }
 
 HostPowerZonePolicy *qmp_set_host_power_limit(const char *zone,
@@ -329,81 +189,35 @@ HostPowerZonePolicy *qmp_set_host_power_limit(const char *zone,
                                               bool has_enabled, bool enabled,
                                               Error **errp)
 {
-    const char *root = power_sysfs_root();
-    HostSysfsUndo *undo = power_policy_undo();
-    g_autoptr(GPtrArray) zones = NULL;
-    g_autoptr(GPtrArray) constraints = NULL;
-    g_autoptr(GString) done = g_string_new("");
-    HostRaplConstraint *c = NULL;
-    HostPowerZonePolicy *zp;
-    HostRaplZone *z;
+    q_obj_set_host_power_limit_arg arg = {
+        .zone = (char *)zone, .constraint = (char *)constraint,
+        .has_power_limit_uw = has_power_limit_uw,
+        .power_limit_uw = power_limit_uw,
+        .has_time_window_us = has_time_window_us,
+        .time_window_us = time_window_us,
+        .has_enabled = has_enabled, .enabled = enabled,
+    };
+    PowerHelper *h = policy_helper(errp);
+    QObject *ret = NULL;
+    HostPowerZonePolicy *zp = NULL;
+    QObject *obj = NULL;
+    Visitor *v;
 
-    if (!power_policy_allowed(errp) ||
-        !host_rapl_zones(root, &zones, errp)) {
+    if (!h) {
         return NULL;
     }
-    /* names are matched exactly; only the host's own paths are used */
-    z = host_rapl_find_zone(zones, zone);
-    if (!z) {
-        error_setg(errp, "The host has no RAPL zone called '%s'", zone);
+    v = args_start(&obj);
+    visit_type_q_obj_set_host_power_limit_arg_members(v, &arg, &error_abort);
+    v = ask(h, "set-host-power-limit", args_end(v, &obj), &ret, errp);
+    if (!v) {
         return NULL;
     }
-    if (!has_power_limit_uw && !has_time_window_us && !has_enabled) {
-        error_setg(errp, "Nothing to change");
-        return NULL;
-    }
-    if ((has_power_limit_uw || has_time_window_us) && !constraint) {
-        error_setg(errp, "A limit or time window needs a constraint");
-        return NULL;
-    }
-    if (constraint) {
-        if (!host_rapl_constraints(z, &constraints, errp)) {
-            return NULL;
-        }
-        for (guint i = 0; i < constraints->len; i++) {
-            HostRaplConstraint *ci = g_ptr_array_index(constraints, i);
-
-            if (!strcmp(ci->name, constraint)) {
-                c = ci;
-            }
-        }
-        if (!c) {
-            error_setg(errp, "Zone '%s' has no constraint called '%s'",
-                       z->name, constraint);
-            return NULL;
-        }
-    }
-    if (has_power_limit_uw &&
-        (power_limit_uw == 0 ||
-         (c->has_max_power && power_limit_uw > c->max_power_uw))) {
-        error_setg(errp, "Power limit %" PRIu64 " uW of zone '%s' must be "
-                   "above 0%s", power_limit_uw, z->name,
-                   c->has_max_power ? " and at most its maximum power" : "");
-        return NULL;
-    }
-    if (has_time_window_us && (!c->has_time_window || time_window_us == 0)) {
-        error_setg(errp, "Constraint '%s' of zone '%s' %s", c->name, z->name,
-                   c->has_time_window ? "needs a time window above 0" :
-                   "has no time window");
-        return NULL;
-    }
-    if (has_time_window_us &&
-        !write_zone(undo, z, c, "time_window_us", time_window_us, done,
-                    errp)) {
-        return NULL;
-    }
-    if (has_power_limit_uw &&
-        !write_zone(undo, z, c, "power_limit_uw", power_limit_uw, done,
-                    errp)) {
-        return NULL;
-    }
-    if (has_enabled && !write_zone(undo, z, NULL, "enabled", enabled, done,
-                                   errp)) {
-        return NULL;
-    }
-    zp = zone_policy(z, errp);
-    if (zp) {
+    if (!visit_type_HostPowerZonePolicy(v, NULL, &zp, errp)) {
+        bad_reply(h, "set-host-power-limit", errp);
+    } else {
         qapi_event_send_host_power_policy_changed(false, NULL, NULL, zp);
     }
+    visit_free(v);
+    qobject_unref(ret);
     return zp;
 }

@@ -2,20 +2,21 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * The host-power user-creatable object: how this instance accounts for
- * its work, and whether it may change host power policy.
+ * its work, which qemu-power-helper it asks for host energy and policy
+ * changes, and whether it may ask for changes at all.
  *
- *   -object host-power,id=hp0[,counters=auto][,policy=deny]
- *           [,sysfs-root=/sys][,restore-on-exit=off]
+ *   -object host-power,id=hp0[,counters=auto][,helper=PATH]
+ *           [,policy=deny][,restore-on-exit=on]
+ *
+ * Every property is fixed once the object is complete: what a QMP client
+ * may do must not grow with a qom-set.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-types-power.h"
 #include "qapi/qapi-visit-power.h"
-#include "qemu/error-report.h"
-#include "qemu/host-sysfs.h"
 #include "qom/object_interfaces.h"
-#include "system/system.h"
 #include "power-internal.h"
 
 #define TYPE_HOST_POWER "host-power"
@@ -26,10 +27,10 @@ struct HostPower {
 
     PowerCounterMode counters;
     HostPowerPolicyMode policy;
-    char *sysfs_root;
+    char *helper_path;
     bool restore_on_exit;
-    HostSysfsUndo *undo;        /* with restore-on-exit */
-    Notifier exit_notifier;
+    bool complete;
+    PowerHelper *helper;        /* with helper_path, once complete */
 };
 
 OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(HostPower, host_power, HOST_POWER,
@@ -39,16 +40,16 @@ OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(HostPower, host_power, HOST_POWER,
 /* The one host-power object of this instance, once complete. */
 static HostPower *host_power;
 
-const char *power_sysfs_root(void)
+PowerHelper *power_helper(void)
 {
-    return host_power ? host_power->sysfs_root : NULL;
+    return host_power ? host_power->helper : NULL;
 }
 
 bool power_policy_allowed(Error **errp)
 {
     if (!host_power) {
         error_setg(errp, "Changing host power policy needs "
-                   "-object host-power,id=ID,policy=allow");
+                   "-object host-power,id=ID,helper=PATH,policy=allow");
         return false;
     }
     if (host_power->policy != HOST_POWER_POLICY_MODE_ALLOW) {
@@ -64,9 +65,15 @@ HostPowerPolicyMode power_policy_mode(void)
     return host_power ? host_power->policy : HOST_POWER_POLICY_MODE_DENY;
 }
 
-HostSysfsUndo *power_policy_undo(void)
+static bool host_power_settable(HostPower *hp, const char *name,
+                                Error **errp)
 {
-    return host_power ? host_power->undo : NULL;
+    if (hp->complete) {
+        error_setg(errp, "host-power property '%s' cannot be changed once "
+                   "the object exists", name);
+        return false;
+    }
+    return true;
 }
 
 static int host_power_get_counters(Object *obj, Error **errp)
@@ -76,7 +83,9 @@ static int host_power_get_counters(Object *obj, Error **errp)
 
 static void host_power_set_counters(Object *obj, int value, Error **errp)
 {
-    HOST_POWER(obj)->counters = value;
+    if (host_power_settable(HOST_POWER(obj), "counters", errp)) {
+        HOST_POWER(obj)->counters = value;
+    }
 }
 
 static int host_power_get_policy(Object *obj, Error **errp)
@@ -86,34 +95,27 @@ static int host_power_get_policy(Object *obj, Error **errp)
 
 static void host_power_set_policy(Object *obj, int value, Error **errp)
 {
-    HOST_POWER(obj)->policy = value;
+    if (host_power_settable(HOST_POWER(obj), "policy", errp)) {
+        HOST_POWER(obj)->policy = value;
+    }
 }
 
-static char *host_power_get_sysfs_root(Object *obj, Error **errp)
+static char *host_power_get_helper(Object *obj, Error **errp)
+{
+    return g_strdup(HOST_POWER(obj)->helper_path ?: "");
+}
+
+static void host_power_set_helper(Object *obj, const char *value,
+                                  Error **errp)
 {
     HostPower *hp = HOST_POWER(obj);
 
-    return g_strdup(hp->sysfs_root ? hp->sysfs_root :
-                    HOST_SYSFS_DEFAULT_ROOT);
-}
-
-static void host_power_set_sysfs_root(Object *obj, const char *value,
-                                      Error **errp)
-{
-    HostPower *hp = HOST_POWER(obj);
-    g_auto(GStrv) parts = g_strsplit(value, "/", -1);
-
-    if (hp == host_power) {
-        error_setg(errp, "sysfs-root can only be set at creation");
+    if (!host_power_settable(hp, "helper", errp) ||
+        !power_helper_check_path(value, errp)) {
         return;
     }
-    if (value[0] != '/' || g_strv_contains((const gchar *const *)parts,
-                                           "..")) {
-        error_setg(errp, "sysfs-root must be an absolute path without '..'");
-        return;
-    }
-    g_free(hp->sysfs_root);
-    hp->sysfs_root = g_strdup(value);
+    g_free(hp->helper_path);
+    hp->helper_path = g_strdup(value);
 }
 
 static bool host_power_get_restore(Object *obj, Error **errp)
@@ -123,25 +125,9 @@ static bool host_power_get_restore(Object *obj, Error **errp)
 
 static void host_power_set_restore(Object *obj, bool value, Error **errp)
 {
-    HOST_POWER(obj)->restore_on_exit = value;
-}
-
-static void restore_report(Error *err)
-{
-    warn_report_err(err);
-}
-
-/* Put back every host setting this instance changed. */
-static void host_power_restore(HostPower *hp)
-{
-    if (hp->undo && host_sysfs_undo_restore(hp->undo, restore_report)) {
-        warn_report("host-power: some host settings could not be restored");
+    if (host_power_settable(HOST_POWER(obj), "restore-on-exit", errp)) {
+        HOST_POWER(obj)->restore_on_exit = value;
     }
-}
-
-static void host_power_exit(Notifier *n, void *data)
-{
-    host_power_restore(container_of(n, HostPower, exit_notifier));
 }
 
 static void host_power_complete(UserCreatable *uc, Error **errp)
@@ -152,21 +138,15 @@ static void host_power_complete(UserCreatable *uc, Error **errp)
         error_setg(errp, "Only one host-power object may exist");
         return;
     }
-    if (hp->sysfs_root && !g_file_test(hp->sysfs_root, G_FILE_TEST_IS_DIR)) {
-        error_setg(errp, "sysfs-root '%s' is not a directory",
-                   hp->sysfs_root);
-        return;
-    }
     if (!power_counters_configure(hp->counters, errp)) {
         return;
     }
-    if (hp->restore_on_exit) {
-        hp->undo = host_sysfs_undo_new();
-        hp->exit_notifier.notify = host_power_exit;
-        qemu_add_exit_notifier(&hp->exit_notifier);
+    if (hp->helper_path) {
+        /* connected on first need: the helper may start after QEMU */
+        hp->helper = power_helper_new(hp->helper_path, !hp->restore_on_exit);
     }
+    hp->complete = true;
     host_power = hp;
-    power_host_energy_reset();
 }
 
 static void host_power_init(Object *obj)
@@ -175,6 +155,8 @@ static void host_power_init(Object *obj)
 
     hp->counters = POWER_COUNTER_MODE_AUTO;
     hp->policy = HOST_POWER_POLICY_MODE_DENY;
+    /* an operator expects a VM's changes not to outlive the VM */
+    hp->restore_on_exit = true;
 }
 
 static void host_power_finalize(Object *obj)
@@ -183,15 +165,10 @@ static void host_power_finalize(Object *obj)
 
     if (host_power == hp) {
         host_power = NULL;
-        power_host_energy_reset();
     }
-    if (hp->undo) {
-        /* object-del: what this object changed goes back now */
-        qemu_remove_exit_notifier(&hp->exit_notifier);
-        host_power_restore(hp);
-        host_sysfs_undo_free(hp->undo);
-    }
-    g_free(hp->sysfs_root);
+    /* object-del: the helper restores what this instance changed now */
+    power_helper_free(hp->helper);
+    g_free(hp->helper_path);
 }
 
 static void host_power_class_init(ObjectClass *oc, void *data)
@@ -211,16 +188,17 @@ static void host_power_class_init(ObjectClass *oc, void *data)
                                    host_power_get_policy,
                                    host_power_set_policy);
     object_class_property_set_description(oc, "policy",
-        "Whether set-host-* commands may change host power policy: deny "
-        "(default) or allow");
-    object_class_property_add_str(oc, "sysfs-root",
-                                  host_power_get_sysfs_root,
-                                  host_power_set_sysfs_root);
-    object_class_property_set_description(oc, "sysfs-root",
-        "Directory that stands for the host's /sys (default /sys)");
+        "Whether set-host-* commands may ask the helper to change host "
+        "power policy: deny (default) or allow");
+    object_class_property_add_str(oc, "helper", host_power_get_helper,
+                                  host_power_set_helper);
+    object_class_property_set_description(oc, "helper",
+        "Absolute path of qemu-power-helper's socket, for host energy and "
+        "host policy");
     object_class_property_add_bool(oc, "restore-on-exit",
                                    host_power_get_restore,
                                    host_power_set_restore);
     object_class_property_set_description(oc, "restore-on-exit",
-        "Put back every host setting this instance changed when QEMU exits");
+        "Whether the helper puts back the host settings this instance "
+        "changed when it disconnects (default on)");
 }

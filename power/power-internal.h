@@ -8,7 +8,7 @@
 #define POWER_INTERNAL_H
 
 #include "qapi/qapi-types-power.h"
-#include "qemu/host-sysfs.h"
+#include "qobject/qdict.h"
 
 /* vcpu-counters.c */
 
@@ -24,26 +24,59 @@ bool power_counters_configure(PowerCounterMode mode, Error **errp);
  */
 void power_counters_snapshot(PowerCounts *info);
 
+/* helper-client.c: the client of qemu-power-helper's socket */
+
+typedef struct PowerHelper PowerHelper;
+
+/*
+ * How long a call waits for the helper.  Calls run in the main loop
+ * under the BQL: a hung helper costs the command that asks it this long.
+ */
+#define POWER_HELPER_TIMEOUT_MS 2000
+
+/* Is @path usable as the helper's socket?  If not, @errp says why. */
+bool power_helper_check_path(const char *path, Error **errp);
+
+/*
+ * A client of the helper listening on @path; it connects on the first
+ * call.  With @keep, the helper leaves this instance's policy changes in
+ * place when it disconnects.
+ */
+PowerHelper *power_helper_new(const char *path, bool keep);
+
+/* Disconnect (the helper then restores the changes, unless keep). */
+void power_helper_free(PowerHelper *h);
+
+const char *power_helper_path(PowerHelper *h);
+
+/*
+ * Ask the helper @cmd with @args (may be NULL); returns the reply's
+ * "return" value, or NULL with @errp set.  Connects first if needed.
+ */
+QObject *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
+                           Error **errp);
+
 /* host-power.c: the host-power object's settings */
 
-/* The directory that stands for /sys (NULL: /sys itself). */
-const char *power_sysfs_root(void);
+/* What queries answer when there is no helper. */
+#define POWER_NO_HELPER \
+    "no qemu-power-helper: add helper=PATH to the host-power object"
 
-/* May this instance change host policy?  If not, @errp says why. */
+/* The helper of the host-power object, or NULL if it names none. */
+PowerHelper *power_helper(void);
+
+/*
+ * Does this instance's own configuration let it change host policy?
+ * If not, @errp says why.  The helper decides as well.
+ */
 bool power_policy_allowed(Error **errp);
 
 HostPowerPolicyMode power_policy_mode(void);
 
-/* Where host writes are logged for restore-on-exit (or NULL). */
-HostSysfsUndo *power_policy_undo(void);
-
 /* host-energy.c */
 
-/* The host's energy counters, updated now. */
+/* The host's energy counters, as the helper reads them now. */
 PowerHostEnergy *power_host_energy_snapshot(void);
-
-/* Forget the energy counters (the sysfs root changed). */
-void power_host_energy_reset(void);
 
 /* power-sampling.c */
 
