@@ -14,8 +14,9 @@ backports="meson python3-pycotap"
 # Firmware for pc/q35 guests (the +ds tarball ships none).
 firmware="seabios qemu-system-data ipxe-qemu"
 # qemu-powerd (libsystemd-dev: sd_notify; optional, but wanted here so
-# that the notify tests run), its tests and the demo.
-tools="libmicrohttpd-dev libsystemd-dev socat procps curl prometheus
+# that the notify tests run), qemu-power-helper (libcap-ng-dev: it drops
+# its capabilities), their tests and the demo.
+tools="libmicrohttpd-dev libsystemd-dev libcap-ng-dev socat procps curl prometheus
        gnuplot-nox python3-libvirt python3-pytest clang libclang-rt-14-dev"
 # libvirt 11 for tests/integration/test-libvirt.sh (bookworm has only 9.0).
 # Only these come from bookworm-backports; their dependencies (among them
