@@ -16,6 +16,7 @@ BUILD = os.path.join(TOP, 'build')
 QEMU = os.path.join(BUILD, 'qemu-system-x86_64')
 # QEMU_POWERD: another build of qemu-powerd (to see a test fail on it)
 POWERD = os.environ.get('QEMU_POWERD', os.path.join(BUILD, 'qemu-powerd'))
+HELPER = os.path.join(BUILD, 'qemu-power-helper')
 sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
 
 from qemu.machine import QEMUMachine  # noqa: E402
@@ -174,12 +175,20 @@ class TinyVM(QEMUMachine):
             self.add_args('-name', 'guest=' + name.replace(',', ',,'))
 
 
-def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices=''):
+def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
+               qemu_args=()):
     """
     A transient libvirt domain of our QEMU, with the probe's accelerator
     and CPU model: the one builder of every test's and benchmark's XML.
+    @qemu_args go on QEMU's command line (libvirt's qemu:commandline).
     """
-    return """<domain type='%s'>
+    from xml.sax.saxutils import quoteattr
+    extra = ''
+    if qemu_args:
+        extra = '  <qemu:commandline>\n%s  </qemu:commandline>\n' % ''.join(
+            '    <qemu:arg value=%s/>\n' % quoteattr(a) for a in qemu_args)
+    return """<domain type='%s'
+        xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>%s</name>
   <memory unit='MiB'>%d</memory>
   <vcpu>%d</vcpu>
@@ -196,9 +205,9 @@ def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices=''):
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
-</domain>
+%s</domain>
 """ % (probe['POWER_LIBVIRT_TYPE'], name, mem, vcpus,
-       probe['POWER_LIBVIRT_CPU'], os_xml, QEMU, devices)
+       probe['POWER_LIBVIRT_CPU'], os_xml, QEMU, devices, extra)
 
 
 def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
@@ -216,10 +225,10 @@ def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
                       "<target port='0'/></serial>" % console)
 
 
-def tiny_domain_xml(probe, name, bios):
+def tiny_domain_xml(probe, name, bios, qemu_args=()):
     """A tiny guest (make_bios()) as the domain's firmware, no disk."""
     return domain_xml(probe, name, """    <type arch='x86_64' machine='pc'>hvm</type>
-    <loader type='rom'>%s</loader>""" % bios)
+    <loader type='rom'>%s</loader>""" % bios, qemu_args=qemu_args)
 
 
 class Libvirtd:
@@ -401,6 +410,52 @@ class Powerd:
     def close(self):
         self.kill()
         self.err.close()
+
+
+class Helper:
+    """
+    qemu-power-helper (as root) on the socket @tmpdir/NAME.sock over the
+    fake sysfs @root, its state file and log in @tmpdir; @args are more
+    options (--allow-energy ..., --allow-policy ...).  start() returns
+    once it says it is ready.
+    """
+
+    def __init__(self, tmpdir, root, args=(), name='helper', wrapper=()):
+        self.sock = os.path.join(tmpdir, name + '.sock')
+        self.state = os.path.join(tmpdir, name + '.state')
+        self.logpath = os.path.join(tmpdir, name + '.log')
+        self.cmd = list(wrapper) + [
+            HELPER, '--socket', self.sock, '--sysfs-root', root,
+            '--state-file', self.state] + list(args)
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.logpath, errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def start(self):
+        with open(self.logpath, 'a') as log:
+            start = log.tell()
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError('qemu-power-helper exited with %d: %s'
+                                     % (self.proc.returncode,
+                                        self.log()[start:]))
+            return 'qemu-power-helper: ready' in self.log()[start:]
+        wait_until(ready, 10, 'qemu-power-helper ready')
+        return self
+
+    def stop(self, sig=15):
+        """Signal it (SIGTERM: a clean stop) and return its status."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.proc.wait(timeout=20)
 
 
 def run_powerd(args, timeout=60, binary=POWERD):

@@ -422,9 +422,8 @@ void arbiter_release(Arbiter *a, const Peer *peer)
         }
     }
     if (changed) {
-        if (peer->keep) {
-            helper_log("%s left; its changes are kept", who);
-        }
+        helper_log("%s left; its changes are %s", who,
+                   peer->keep ? "kept" : "undone where still its own");
         save_or_log(a);
     }
 }

@@ -194,6 +194,7 @@ HostCpufreqInfoList *policy_set_cpufreq(const char *root,
     g_autoptr(GPtrArray) states =
         g_ptr_array_new_with_free_func((GDestroyNotify)host_cpufreq_free);
     HostCpufreqInfoList *result = NULL, **tail = &result;
+    uint32List *c;
 
     if (!host_sysfs_online_cpus(root, &online, errp)) {
         return NULL;
@@ -201,7 +202,7 @@ HostCpufreqInfoList *policy_set_cpufreq(const char *root,
     if (!arg->has_cpus) {
         g_array_append_vals(targets, online->data, online->len);
     }
-    for (uint32List *c = arg->cpus; c; c = c->next) {
+    for (c = arg->cpus; c; c = c->next) {
         bool found = false;
 
         for (guint i = 0; i < online->len; i++) {

@@ -348,12 +348,21 @@ static bool client_read(Client *c, const char **why)
     return true;
 }
 
-static bool client_write(Client *c)
+/* Send what @c has not read yet; false: drop it (@why NULL: it left). */
+static bool client_write(Client *c, const char **why)
 {
     ssize_t n = send(c->fd, c->out->str, c->out->len, MSG_NOSIGNAL);
 
+    *why = NULL;
     if (n < 0) {
-        return errno == EAGAIN || errno == EINTR;
+        if (errno == EAGAIN || errno == EINTR) {
+            return true;
+        }
+        /* a peer that closed before reading its replies just left */
+        if (errno != EPIPE && errno != ECONNRESET) {
+            *why = "write error";
+        }
+        return false;
     }
     g_string_erase(c->out, 0, n);
     return true;
@@ -430,8 +439,8 @@ static void run(int lfd, int sfd)
             if (!cp->revents) {
                 continue;
             }
-            if ((cp->revents & POLLOUT) && !client_write(c)) {
-                client_drop(i, "write error");
+            if ((cp->revents & POLLOUT) && !client_write(c, &why)) {
+                client_drop(i, why);
                 continue;
             }
             if ((cp->revents & (POLLIN | POLLHUP | POLLERR)) &&

@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# qemu-power-helper with the QEMU that libvirt really runs: unprivileged.
+# The helper runs as root over a root-owned fake sysfs tree with a real
+# host's modes (energy_uj 0400, knobs 0644); QEMU runs as nobody, without
+# groups or capabilities, and reaches the tree only through the helper.
+# The truth is the tree itself: what each file held before and after.
+# Needs root (to own the tree and to become nobody).
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from machines import HELPER, QEMU, Helper, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'stress'))
+import hostqmp as h  # noqa: E402
+from qemu.machine import QEMUMachine  # noqa: E402
+
+NOBODY = 65534
+AS_NOBODY = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
+             '--clear-groups']
+KNOBS = re.compile(r'(scaling_governor|scaling_min_freq|scaling_max_freq|'
+                   r'scaling_setspeed|max_perf_pct|min_perf_pct|no_turbo|'
+                   r'enabled|constraint_\d+_power_limit_uw|'
+                   r'constraint_\d+_time_window_us)$')
+CPUFREQ = h.CPU % 1 + 'scaling_governor'
+PSTATE_MAX = h.PSTATE + 'max_perf_pct'
+LIMIT = h.ZONE % 0 + 'constraint_0_power_limit_uw'
+ENERGY = h.ZONE % 0 + 'energy_uj'
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason='needs root: the tree is root\'s '
+                                'and QEMU runs as nobody')
+
+
+@pytest.fixture
+def host(tmpdir_short):
+    """A root-owned fake host tree with a real host's modes, in a folder
+    nobody may search (for the helper's socket) but not write."""
+    tree = os.path.join(tmpdir_short, 'sys')
+    files = h.fake_host(tree)
+    h.write_tree(tree, files)
+    for k in files:
+        mode = 0o400 if k.endswith('/energy_uj') else \
+            0o644 if KNOBS.search(k) else 0o444
+        os.chmod(os.path.join(tree, k), mode)
+    for d, dirs, _ in os.walk(tmpdir_short):
+        os.chmod(d, 0o755)
+    return tree
+
+
+@pytest.fixture
+def helpers(tmpdir_short):
+    """A factory of started helpers over a tree, stopped at the end."""
+    made = []
+
+    def make(tree, *args, name='helper', wrapper=()):
+        hp = Helper(tmpdir_short, tree, args, name=name, wrapper=wrapper)
+        made.append(hp)
+        return hp.start()
+
+    yield make
+    for hp in made:
+        if hp.proc and hp.proc.poll() is None:
+            hp.stop()
+
+
+@pytest.fixture
+def nobody_qemu(tmpdir_short):
+    """A factory of launched QEMUs run as nobody (QMP on a socketpair, no
+    path), each with -object host-power,id=hp0 and @opts."""
+    vms = []
+
+    def make(opts):
+        vm = QEMUMachine(QEMU, wrapper=AS_NOBODY, base_temp_dir=tmpdir_short)
+        vm.set_machine('none')
+        vm.add_args('-accel', 'tcg', '-nodefaults',
+                    '-object', 'host-power,id=hp0' + opts)
+        vms.append(vm)
+        vm.launch()
+        return vm
+
+    yield make
+    for vm in vms:
+        vm.shutdown(hard=True)
+
+
+def reply(vm, cmd, **args):
+    """QEMU's whole reply: {'return': ...} or {'error': ...}."""
+    return vm.qmp(cmd, **args)
+
+
+def status(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return dict(line.split(':', 1) for line in f if ':' in line)
+
+
+def meta(tree):
+    """Values (as sysfs shows them: less one newline), modes and owners
+    of everything in @tree."""
+    snap = h.snapshot(tree)
+    return {k: (h.value(snap, k), os.lstat(os.path.join(tree, k)).st_mode,
+                os.lstat(os.path.join(tree, k)).st_uid) for k in snap}
+
+
+def zone(rep, name):
+    return {z['name']: z for z in rep['return']['host-energy']['zones']}[name]
+
+
+def bump(tree, rel, by):
+    """Add @by to the counter @rel of the tree, as the hardware would."""
+    path = os.path.join(tree, rel)
+    with open(path) as f:
+        v = int(f.read())
+    with open(path, 'w') as f:
+        f.write('%d\n' % (v + by))
+
+
+def test_unprivileged_qemu_through_helper(host, helpers, nobody_qemu):
+    """QEMU as nobody gets the host's energy and changes exactly the
+    knobs it asks for, only through the helper; its changes go back when
+    it quits."""
+    before = meta(host)
+    hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    st = status(vm.get_pid())
+    assert st['Uid'].split() == [str(NOBODY)] * 4
+    assert not st['Groups'].split() and int(st['CapEff'], 16) == 0
+
+    r1 = reply(vm, 'query-power')
+    assert r1['return']['host-energy']['available'] is True, r1
+    assert zone(r1, 'package-0')['raw-uj'] == 1000000
+    bump(host, ENERGY, 4321000)
+    r2 = reply(vm, 'query-power')
+    assert zone(r2, 'package-0')['energy-uj'] - \
+        zone(r1, 'package-0')['energy-uj'] == 4321000
+    assert zone(r2, 'package-1')['energy-uj'] == \
+        zone(r1, 'package-1')['energy-uj']
+    with open(os.path.join(host, ENERGY)) as f:
+        energy_now = f.read()
+
+    cases = [
+        ('set-host-cpufreq', {'cpus': [1], 'governor': 'performance'},
+         {CPUFREQ: 'performance'}),
+        ('set-host-cpufreq', {'cpus': [2, 3], 'max-khz': 2400000},
+         {h.CPU % 2 + 'scaling_max_freq': '2400000',
+          h.CPU % 3 + 'scaling_max_freq': '2400000'}),
+        ('set-host-pstate', {'max-perf-pct': 50}, {PSTATE_MAX: '50'}),
+        ('set-host-power-limit', {'zone': 'package-0',
+                                  'constraint': 'long_term',
+                                  'power-limit-uw': 100000000},
+         {LIMIT: '100000000'}),
+    ]
+    for cmd, args, want in cases:
+        snap = h.snapshot(host)
+        r = reply(vm, cmd, **args)
+        assert 'return' in r, (cmd, r)
+        after = h.snapshot(host)
+        assert h.changed_values(snap, after) == sorted(want), (cmd, r)
+        for rel, v in want.items():
+            assert h.value(after, rel) == v
+    pid = vm.get_pid()
+    assert re.search(r'pid %d uid %d .* set %s from .ondemand. to '
+                     r'.performance.' % (pid, NOBODY, re.escape(CPUFREQ)),
+                     hp.log()), hp.log()
+
+    vm.shutdown()
+
+    def unrestored():
+        # everything as before but the counter the test moved itself
+        now = meta(host)
+        return [k for k in set(now) | set(before)
+                if k != ENERGY and now.get(k) != before.get(k)]
+    try:
+        wait_until(lambda: not unrestored(), 10,
+                   'the helper restores what QEMU changed when it goes')
+    except AssertionError as e:
+        raise AssertionError('%s: %s\n%s' % (e, unrestored(), hp.log()))
+    assert h.snapshot(host)[ENERGY] == energy_now.encode()
+    assert hp.stop() == 0
+
+
+def test_unprivileged_qemu_without_helper(host, nobody_qemu):
+    """No helper: a clear reason, clear errors, nothing changed."""
+    before = meta(host)
+    vm = nobody_qemu(',policy=allow')
+    e = reply(vm, 'query-power')['return']['host-energy']
+    assert e['available'] is False and e['zones'] == []
+    assert 'qemu-power-helper' in e['reason'], e
+    for cmd, args in [('set-host-cpufreq', {'governor': 'performance'}),
+                      ('set-host-pstate', {'max-perf-pct': 50}),
+                      ('set-host-power-limit', {'zone': 'package-0',
+                                                'enabled': False})]:
+        r = reply(vm, cmd, **args)
+        assert 'needs qemu-power-helper' in r['error']['desc'], r
+    p = reply(vm, 'query-host-power-policy')
+    assert 'qemu-power-helper' in json.dumps(p), p
+    assert meta(host) == before
+
+
+def test_peer_not_allowed(host, helpers, nobody_qemu):
+    """A helper that allows root only: nobody's QEMU is told so, by
+    name, and changes nothing."""
+    before = meta(host)
+    hp = helpers(host, '--allow-energy', 'root', '--allow-policy', 'root')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    e = reply(vm, 'query-power')['return']['host-energy']
+    assert e['available'] is False and 'does not allow' in e['reason'], e
+    r = reply(vm, 'set-host-pstate', **{'max-perf-pct': 50})
+    assert 'does not allow' in r['error']['desc'], r
+    assert 'uid %d' % NOBODY in r['error']['desc'], r
+    assert meta(host) == before
+
+
+def test_policy_not_given(host, helpers, nobody_qemu):
+    """--allow-energy alone: energy yes, policy changes no."""
+    before = meta(host)
+    hp = helpers(host, '--allow-energy', 'nobody')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    assert reply(vm, 'query-power')['return']['host-energy']['available']
+    r = reply(vm, 'set-host-cpufreq', governor='performance')
+    assert 'does not allow' in r['error']['desc'], r
+    assert meta(host) == before
+
+
+def test_two_qemus_one_knob(host, helpers, nobody_qemu):
+    """Two VMs change one knob: the later value holds while its VM runs;
+    the original comes back when both are gone, in either order."""
+    orig = h.value(h.snapshot(host), PSTATE_MAX)
+    hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
+    a = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    b = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    assert 'return' in reply(a, 'set-host-pstate', **{'max-perf-pct': 50})
+    assert 'return' in reply(b, 'set-host-pstate', **{'max-perf-pct': 70})
+    pid = a.get_pid()
+    a.shutdown()
+    wait_until(lambda: re.search(r'pid %d .* left; its changes are undone'
+                                 % pid, hp.log()), 10,
+               'the helper sees the first QEMU go')
+    assert h.value(h.snapshot(host), PSTATE_MAX) == '70'
+    b.shutdown()
+    wait_until(lambda: h.value(h.snapshot(host), PSTATE_MAX) == orig, 10,
+               'the original back once both are gone')
+
+
+def test_client_sigkilled(host, helpers, nobody_qemu):
+    """A QEMU SIGKILLed: its changes are restored all the same."""
+    before = h.snapshot(host)
+    hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    assert 'return' in reply(vm, 'set-host-cpufreq', governor='powersave')
+    assert h.value(h.snapshot(host), CPUFREQ) == 'powersave'
+    os.kill(vm.get_pid(), signal.SIGKILL)
+    wait_until(lambda: h.changed_values(before, h.snapshot(host)) == [],
+               10, 'the helper restores a SIGKILLed client\'s changes')
+
+
+def test_helper_sigkilled_and_restarted(host, helpers, nobody_qemu):
+    """The helper SIGKILLed while a change is in place: the restarted
+    helper still knows the original and restores it at its clean stop."""
+    before = h.snapshot(host)
+    hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    assert 'return' in reply(vm, 'set-host-pstate', **{'max-perf-pct': 40})
+    assert hp.stop(signal.SIGKILL) == -signal.SIGKILL
+    vm.shutdown()
+    assert h.value(h.snapshot(host), PSTATE_MAX) == '40'
+    hp.start()
+    assert 'knobs changed by a previous run' in hp.log(), hp.log()
+    assert h.value(h.snapshot(host), PSTATE_MAX) == '40'
+    assert hp.stop() == 0
+    assert h.changed_values(before, h.snapshot(host)) == []
+    assert not os.path.exists(hp.state)
+
+
+def test_socket_activation(host, tmpdir_short):
+    """Started by systemd's socket activation (systemd-socket-activate
+    stands in for the .socket unit), it serves on the socket passed."""
+    sock = os.path.join(tmpdir_short, 'act.sock')
+    log = open(os.path.join(tmpdir_short, 'act.log'), 'w+')
+    proc = subprocess.Popen(
+        ['systemd-socket-activate', '-l', sock, HELPER, '--sysfs-root', host,
+         '--state-file', os.path.join(tmpdir_short, 'act.state'),
+         '--allow-energy', 'root'], stdout=log, stderr=log)
+    try:
+        wait_until(lambda: os.path.exists(sock), 10, 'the socket')
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        f = s.makefile('rw')
+        assert json.loads(f.readline()) == \
+            {'qemu-power-helper': {'version': 1}}
+        f.write('{"execute": "query-energy", "id": 7}\n')
+        f.flush()
+        r = json.loads(f.readline())
+        assert r['id'] == 7 and r['return']['available'] is True, r
+        s.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
