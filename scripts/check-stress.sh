@@ -5,8 +5,8 @@
 # tests/stress/test-churn.sh (200 cycles through plain QMP, 30 with the
 # daemon under valgrind, 30 through libvirt), tests/stress/test-faults.sh
 # (every scenario), and,
-# where present and executable, tests/fuzz/run-fuzz.sh 60,
-# tests/stress/test-qmp-args.sh and tests/stress/test-privilege.sh.  Ends
+# where present and executable, tests/fuzz/run-fuzz.sh 60 and
+# tests/stress/test-qmp-args.sh.  Ends
 # with the cycles done, faults injected, fuzz executions, crashes, leaks
 # (fd or memory growth beyond tolerance) and "check-stress: N passed,
 # N failed".  Logs go to build/stress/check/.
@@ -56,8 +56,6 @@ count pytest-stress
 optional fuzz tests/fuzz/run-fuzz.sh sh tests/fuzz/run-fuzz.sh 60
 optional qmp-args tests/stress/test-qmp-args.sh \
     sh tests/stress/test-qmp-args.sh
-optional privilege tests/stress/test-privilege.sh \
-    sh tests/stress/test-privilege.sh
 
 echo "=== summary"
 echo "# times:${times%,}"

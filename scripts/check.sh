@@ -56,8 +56,6 @@ if phase build run build; then
     count fuzz
     phase qmp-args run sh tests/stress/test-qmp-args.sh --quick
     count qmp-args
-    phase privilege run sh tests/stress/test-privilege.sh
-    count privilege
 else
     failed=$((failed + 1))
 fi

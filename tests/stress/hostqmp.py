@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# hostqmp.py: what the host power stress tests (test-qmp-args.sh,
-# test-privilege.sh) share: a fake sysfs tree of the layout that
+# hostqmp.py: what the host power tests (test-qmp-args.sh,
+# tests/integration/test_helper.py) share: a fake sysfs tree of the layout that
 # tests/unit/fake-sysfs.c builds (cpufreq, intel_pstate, powercap RAPL),
 # snapshots of a tree to tell what changed, a QEMU with -object host-power
 # on such a tree, and a small QMP client.  Processes are started only
@@ -11,6 +11,7 @@ import os
 import select
 import socket
 import subprocess
+import sys
 import time
 
 CPU = 'devices/system/cpu/cpu%d/cpufreq/'
@@ -196,10 +197,23 @@ class Qmp:
         return self.send_raw(json.dumps(req), tag)
 
 
-class Qemu:
-    """A QEMU with -object host-power on a fake tree, QMP on a socket."""
+def start_helper(rundir, tree):
+    """qemu-power-helper (tests/integration/machines.Helper) over @tree,
+    its socket, state and log in @rundir, allowing root everything."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..',
+                                    'integration'))
+    from machines import Helper
+    return Helper(rundir, tree, ['--allow-energy', 'root',
+                                 '--allow-policy', 'root']).start()
 
-    def __init__(self, qemu, rundir, sysfs_root, policy='allow',
+
+class Qemu:
+    """A QEMU with -object host-power asking the qemu-power-helper on
+    socket @helper (over a fake tree), QMP on a socket.  The helper keeps
+    its changes when it goes (restore-on-exit=off), so that a restarted
+    QEMU finds the tree as the last one left it."""
+
+    def __init__(self, qemu, rundir, helper, policy='allow',
                  user_cmd=(), cwd=None, new_session=False):
         self.sock = os.path.join(rundir, 'qmp.sock')
         self.log = os.path.join(rundir, 'qemu.log')
@@ -209,8 +223,8 @@ class Qemu:
             qemu, '-M', 'none', '-accel', 'tcg', '-nodefaults',
             '-display', 'none',
             '-qmp', 'unix:%s,server=on,wait=off' % self.sock,
-            '-object', 'host-power,id=hp0,policy=%s,sysfs-root=%s'
-            % (policy, sysfs_root)]
+            '-object', 'host-power,id=hp0,policy=%s,helper=%s,'
+            'restore-on-exit=off' % (policy, helper)]
         self.logf = open(self.log, 'ab')
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,

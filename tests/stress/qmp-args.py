@@ -4,18 +4,18 @@
 # qmp-args.py: QMP argument fuzzing of the host power commands
 # (set-host-cpufreq, set-host-pstate, set-host-power-limit,
 # query-host-power-policy, query-power, set-power-sampling,
-# query-power-sampling), run by test-qmp-args.sh.  A QEMU
-# with -object host-power,policy=allow works on a fake sysfs tree in
-# --dir; it gets known-valid requests, then --requests random ones from
-# a seeded generator (wrong types, out-of-range and huge numbers,
-# floats, strings with '/', '..', newlines and NULs, huge lists, unknown
-# and missing keys, malformed JSON), then the valid ones again.  After
-# every request QEMU must still answer, the tree may have changed only if
-# the request succeeded (and then only knob files, as the reply says),
-# and nothing outside the tree may have been created or changed: no
-# string of the request may have become a path.  Prints TAP-like
-# "ok - ..." lines and "qmp-args: N passed, N failed"; exit status 0 if
-# all passed, 1 if not.
+# query-power-sampling), run by test-qmp-args.sh.  A QEMU with
+# -object host-power,policy=allow asks qemu-power-helper, which works
+# on a fake sysfs tree in --dir.  QEMU gets known-valid requests, then
+# --requests random ones from a seeded generator (wrong types,
+# out-of-range and huge numbers, floats, strings with '/', '..',
+# newlines and NULs, huge lists, unknown and missing keys, malformed
+# JSON), then the valid ones again.  After every request QEMU must still
+# answer, the tree may have changed only if the request succeeded (and
+# then only knob files, as the reply says), and nothing outside the tree
+# may have been created or changed: no string of the request may have
+# become a path.  Prints TAP-like "ok - ..." lines and
+# "qmp-args: N passed, N failed"; exit status 0 if all passed, 1 if not.
 import argparse
 import json
 import os
@@ -223,6 +223,7 @@ class Run:
         self.cwd = os.path.join(self.dir, 'cwd')
         self.passed = self.failed = 0
         self.qemu = None
+        self.helper = None
         self.sent = 0
         self.crashes = 0
         self.timeouts = 0
@@ -257,7 +258,7 @@ class Run:
     def start(self):
         # a new session: a Ctrl-C on the terminal is for the test, which
         # then stops QEMU itself
-        self.qemu = h.Qemu(self.a.qemu, self.rundir, self.tree,
+        self.qemu = h.Qemu(self.a.qemu, self.rundir, self.helper.sock,
                            cwd=self.cwd, new_session=True)
 
     def setup(self):
@@ -270,6 +271,7 @@ class Run:
             f.write('canary\n')
         with open(os.path.join(self.tree, 'canary'), 'w') as f:
             f.write('canary\n')
+        self.helper = h.start_helper(self.rundir, self.tree)
         self.start()
 
     # --- known-valid requests ---
@@ -610,6 +612,8 @@ def main():
     finally:
         if run.qemu:
             run.qemu.stop(graceful=False)
+        if run.helper:
+            run.helper.stop()
     print('qmp-args: %d passed, %d failed' % (run.passed, run.failed),
           flush=True)
     return 0 if run.failed == 0 else 1
