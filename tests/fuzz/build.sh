@@ -72,6 +72,8 @@ EOF
 
 sample_flags=$(flags_of tools/qemu-powerd/sample.c)
 util_flags=$(flags_of util/host-sysfs.c)
+helper_flags="$(flags_of tools/qemu-power-helper/proto.c)
+              -I$top/tools/qemu-power-helper -I$top/tests/unit"
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -Wall -Wno-unused-function
         -Wno-initializer-overrides"
@@ -94,6 +96,7 @@ build() {
     if [ "$force" != --force ] && [ -x "$bin" ]; then
         # shellcheck disable=SC2086
         stale=$(find $srcs "$top/include/qemu" "$top/tools/qemu-powerd" \
+                "$top/tools/qemu-power-helper" \
                 "$qbuild/libqemuutil.a" "$0" -newer "$bin" -print | head -n 1)
         [ -z "$stale" ] && return 0
     fi
@@ -123,3 +126,7 @@ build host-sysfs "$util_flags" "$top/util/host-sysfs.c"
 build host-cpufreq "$util_flags" "$top/util/host-cpufreq.c" \
     "$top/util/host-sysfs.c"
 build host-rapl "$util_flags" "$top/util/host-rapl.c" "$top/util/host-sysfs.c"
+h="$top/tools/qemu-power-helper"
+build power-helper "$helper_flags" "$h/proto.c" "$h/policy.c" "$h/arbiter.c" \
+    "$h/energy.c" "$top/util/host-sysfs.c" "$top/util/host-rapl.c" \
+    "$top/util/host-cpufreq.c" "$top/tests/unit/fake-sysfs.c"

@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out="$top/build/fuzz"
 seconds=${1:-10}
 [ $# -gt 0 ] && shift
-targets=${*:-powerd-sample host-sysfs host-cpufreq host-rapl}
+targets=${*:-powerd-sample host-sysfs host-cpufreq host-rapl power-helper}
 case $seconds in
 ''|*[!0-9]*|0) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 ;;
 esac

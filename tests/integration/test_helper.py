@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from machines import HELPER, QEMU, Helper, wait_until
+from machines import HELPER, QEMU, Helper, host_zone, meter_past, \
+    run_powerd, vm_zone_joules, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'stress'))
 import hostqmp as h  # noqa: E402
@@ -304,3 +305,29 @@ def test_socket_activation(host, tmpdir_short):
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+def test_powerd_energy_through_helper(helpers, meters, tiny, tmpdir_short):
+    """qemu-powerd --helper: the host's energy from the helper (which
+    reads the meter's counter) is the meter's, and so is a VM's share."""
+    meter = meters()
+    vm = tiny('spin', 'spin')
+    meter.track('spin', vm.get_pid())
+    hp = helpers(meter.root, '--allow-energy', 'root')
+    res = run_powerd(['--qmp', os.path.join(tmpdir_short, '*.qmp'),
+                      '--format', 'json', '--helper', hp.sock, '--once',
+                      '--interval', '2', '--idle-watts', '10'])
+    assert res.returncode == 0, res.stderr
+    o = json.loads(res.stdout)
+    t, iv = o['time'], o['interval_s']
+    meter_past(meter, t)
+    assert o['energy_source'] == 'helper', o
+    pkg = host_zone(o)
+    true = meter.host_joules(t - iv, t)
+    print('package-0: %.2f W x %.3f s, true %.2f J' % (pkg['watts'], iv,
+                                                      true))
+    assert abs(pkg['watts'] * iv - true) <= \
+        meter.zone_tolerance(true, pkg['watts'])
+    got, true = vm_zone_joules(o, 'spin'), meter.vm_joules('spin', t - iv, t)
+    lo, hi = meter.vm_bounds(true, t - iv, t)
+    assert lo <= got <= hi, (got, lo, hi)

@@ -116,8 +116,8 @@ static char *quote(const char *s)
 
 static bool save_state(Arbiter *a, Error **errp)
 {
-    g_autoptr(QDict) top = qdict_new();
-    QList *knobs = qlist_new();
+    g_autoptr(QDict) top = NULL;
+    QList *knobs;
     g_autoptr(GString) json = NULL;
     g_autofree char *tmp = NULL;
     g_autofree char *dir = NULL;
@@ -132,9 +132,10 @@ static bool save_state(Arbiter *a, Error **errp)
                              a->state_file);
             return false;
         }
-        qobject_unref(knobs);
         return true;
     }
+    top = qdict_new();
+    knobs = qlist_new();
     qdict_put_int(top, "version", STATE_VERSION);
     qdict_put_str(top, "sysfs-root", a->root);
     for (guint i = 0; i < a->knobs->len; i++) {
