@@ -75,7 +75,8 @@ def libvirtd():
     """
     A private libvirtd, stopped with its domains at the end of the test.
     It runs QEMU as libvirt's default user (Debian's libvirt-qemu), as
-    operators do; QEMU then has no host energy until issue 14's helper.
+    operators do; such a QEMU gets host energy and policy only through
+    qemu-power-helper (test_helper.py).
     """
     d = Libvirtd(os.path.join(BUILD, 'integration', 'pytest-libvirtd'))
     d.start()

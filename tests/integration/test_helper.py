@@ -8,6 +8,7 @@
 # Needs root (to own the tree and to become nobody).
 import json
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -15,8 +16,9 @@ import sys
 
 import pytest
 
-from machines import HELPER, QEMU, Helper, host_zone, meter_past, \
-    run_powerd, vm_zone_joules, wait_until
+from machines import BUILD, HELPER, QEMU, Helper, host_zone, kvm_probe, \
+    make_bios, meter_past, run_powerd, tiny_domain_xml, vm_zone_joules, \
+    wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'stress'))
 import hostqmp as h  # noqa: E402
@@ -331,3 +333,39 @@ def test_powerd_energy_through_helper(helpers, meters, tiny, tmpdir_short):
     got, true = vm_zone_joules(o, 'spin'), meter.vm_joules('spin', t - iv, t)
     lo, hi = meter.vm_bounds(true, t - iv, t)
     assert lo <= got <= hi, (got, lo, hi)
+
+
+def test_libvirt_domain_through_helper(host, helpers, libvirtd, tmpdir_short):
+    """A libvirt domain, QEMU as libvirt-qemu as Debian ships it, asks
+    the helper through virsh qemu-monitor-command: query-power has the
+    host's energy, set-host-cpufreq changes the host, and the helper puts
+    it back when the domain is destroyed."""
+    before = h.snapshot(host)
+    hp = helpers(host, '--allow-energy', 'libvirt-qemu',
+                 '--allow-policy', 'libvirt-qemu')
+    probe = kvm_probe()
+    bios = make_bios('halt', os.path.join(BUILD, 'integration',
+                                          'libvirt-halt.bin'))
+    libvirtd.create('qph-halt', tiny_domain_xml(
+        probe, 'qph-halt', bios, qemu_args=[
+            '-object', 'host-power,id=hp0,helper=%s,policy=allow'
+            % hp.sock]))
+    pid = libvirtd.pid('qph-halt')
+    assert status(pid)['Uid'].split()[0] == str(pwd.getpwnam(
+        'libvirt-qemu').pw_uid)
+    e = libvirtd.qmp('qph-halt', 'query-power')['host-energy']
+    assert e['available'] is True, e
+    assert {z['name'] for z in e['zones']} >= {'package-0', 'package-1'}
+    out = json.loads(libvirtd.virsh(
+        'qemu-monitor-command', 'qph-halt',
+        '{"execute": "set-host-cpufreq", "arguments": '
+        '{"cpus": [1], "governor": "powersave"}}'))
+    assert 'return' in out, out
+    assert h.changed_values(before, h.snapshot(host)) == [CPUFREQ]
+    assert h.value(h.snapshot(host), CPUFREQ) == 'powersave'
+    assert re.search(r"pid %d uid \d+ name 'qph-halt' set %s" %
+                     (pid, re.escape(CPUFREQ)), hp.log()), hp.log()
+    libvirtd.virsh('destroy', 'qph-halt')
+    libvirtd.domains.remove('qph-halt')
+    wait_until(lambda: h.changed_values(before, h.snapshot(host)) == [],
+               10, 'the governor back once the domain is gone')
