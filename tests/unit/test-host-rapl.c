@@ -377,9 +377,76 @@ static void test_msr_energy(void)
     g_assert_true(host_energy_zone_update(z, &error_abort));
     put_msr(msr0, 0xc001029b, 0x10);            /* wraps: 0x20 counts */
     g_assert_true(host_energy_zone_update(z, &error_abort));
-    g_assert_cmpuint(z->energy_uj, >=, (uint64_t)(0x1f * 15.2587890625));
-    g_assert_cmpuint(z->energy_uj, <=, (uint64_t)(0x21 * 15.2587890625));
+    /* exact: 0x20 x 15.2587890625 = 488.28125 */
+    g_assert_cmpuint(z->energy_uj, ==, 488);
     fake_sysfs_free(root);
+}
+
+/*
+ * An MSR counter read every 7 counts for 700000 counts, across its
+ * 32-bit wrap: the total is exact to the count.  Truncating each step to
+ * whole microjoules (106 of 106.8 uJ) would lose 0.8 %.
+ */
+static void test_msr_wrap_exact(void)
+{
+    HostEnergyZone z = {
+        .source = HOST_ENERGY_MSR, .uj_per_count = 15.2587890625,
+        .fd = -1,
+    };
+    uint64_t count = 0xffff0000ULL;
+
+    host_energy_zone_step(&z, count, 0);
+    for (int i = 1; i <= 100000; i++) {
+        count = (count + 7) & 0xffffffffULL;
+        host_energy_zone_step(&z, count, i);
+    }
+    g_assert_cmpuint(count, <, 0xffff0000ULL);     /* it did wrap */
+    /* 700000 x 15.2587890625 = 10681152.34375 */
+    g_assert_cmpuint(z.energy_uj, ==, 10681152);
+    g_assert_cmpuint(z.epochs, ==, 0);
+}
+
+/*
+ * A perf count that goes back was reset (64 bits never wrap): a new
+ * epoch, nothing added, and counting goes on from the new value.  Not
+ * the 2^64 a subtraction would give.
+ */
+static void test_perf_goes_back(void)
+{
+    HostEnergyZone z = {
+        .source = HOST_ENERGY_PERF, .uj_per_count = 0.5, .fd = -1,
+    };
+
+    host_energy_zone_step(&z, 1000000, 0);
+    host_energy_zone_step(&z, 1000200, 1);
+    g_assert_cmpuint(z.energy_uj, ==, 100);
+    host_energy_zone_step(&z, 40, 2);
+    g_assert_cmpuint(z.energy_uj, ==, 100);
+    g_assert_cmpuint(z.epochs, ==, 1);
+    host_energy_zone_step(&z, 240, 3);
+    g_assert_cmpuint(z.energy_uj, ==, 200);
+}
+
+/*
+ * powercap: a step back is a wrap when the zone could have drawn that
+ * much in the time, a reset when it could not.
+ */
+static void test_powercap_wrap_or_reset(void)
+{
+    HostEnergyZone z = {
+        .source = HOST_ENERGY_POWERCAP, .max_range_uj = 1000000000,
+        .max_power_uw = 100000000, .fd = -1,
+    };
+
+    host_energy_zone_step(&z, 999000000, 0);
+    /* 1 s later, 51 J further: under 2 x 100 W + 1 J, a wrap */
+    host_energy_zone_step(&z, 50000000, G_USEC_PER_SEC);
+    g_assert_cmpuint(z.energy_uj, ==, 1000000 + 50000000);
+    g_assert_cmpuint(z.epochs, ==, 0);
+    /* 1 ms later, back by a little: as a wrap, ~1000 J; a reset */
+    host_energy_zone_step(&z, 49000000, G_USEC_PER_SEC + 1000);
+    g_assert_cmpuint(z.energy_uj, ==, 1000000 + 50000000);
+    g_assert_cmpuint(z.epochs, ==, 1);
 }
 
 int main(int argc, char **argv)
@@ -395,5 +462,9 @@ int main(int argc, char **argv)
     g_test_add_func("/host-rapl/amd-tree", test_amd_tree);
     g_test_add_func("/host-rapl/no-energy", test_no_energy);
     g_test_add_func("/host-rapl/msr-energy", test_msr_energy);
+    g_test_add_func("/host-rapl/msr-wrap-exact", test_msr_wrap_exact);
+    g_test_add_func("/host-rapl/perf-goes-back", test_perf_goes_back);
+    g_test_add_func("/host-rapl/powercap-wrap-or-reset",
+                    test_powercap_wrap_or_reset);
     return g_test_run();
 }
