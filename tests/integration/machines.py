@@ -451,6 +451,25 @@ class Helper:
         wait_until(ready, 10, 'qemu-power-helper ready')
         return self
 
+    def request(self, cmd, args=None):
+        """One request on a new connection: the reply's 'return', or
+        AssertionError with its 'error'."""
+        import socket
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            f = s.makefile('rw')
+            json.loads(f.readline())            # the greeting
+            req = {'execute': cmd}
+            if args is not None:
+                req['arguments'] = args
+            f.write(json.dumps(req) + '\n')
+            f.flush()
+            r = json.loads(f.readline())
+        if 'return' not in r:
+            raise AssertionError('%s: %s' % (cmd, r))
+        return r['return']
+
     def stop(self, sig=15):
         """Signal it (SIGTERM: a clean stop) and return its status."""
         if self.proc.poll() is None:

@@ -11,8 +11,10 @@ import os
 import pwd
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -292,7 +294,6 @@ def test_socket_activation(host, tmpdir_short):
          '--allow-energy', 'root'], stdout=log, stderr=log)
     try:
         wait_until(lambda: os.path.exists(sock), 10, 'the socket')
-        import socket
         s = socket.socket(socket.AF_UNIX)
         s.connect(sock)
         f = s.makefile('rw')
@@ -369,3 +370,28 @@ def test_libvirt_domain_through_helper(host, helpers, libvirtd, tmpdir_short):
     libvirtd.domains.remove('qph-halt')
     wait_until(lambda: h.changed_values(before, h.snapshot(host)) == [],
                10, 'the governor back once the domain is gone')
+
+
+def test_energy_wraps_between_queries(helpers, meters, tiny):
+    """A counter that wraps several times between two queries: the
+    helper reads it on its own timer, so the total is the meter's, not
+    what is left after the last wrap."""
+    meter = meters(max_range=20000000)          # 20 J: a wrap every ~1 s
+    vm = tiny('spin', 'spin')
+    meter.track('spin', vm.get_pid())
+    hp = helpers(meter.root, '--allow-energy', 'root')
+
+    def package():
+        t0 = time.time()
+        z = {z['name']: z for z in hp.request('query-energy')['zones']}
+        return (t0 + time.time()) / 2, z['package-0']['energy-uj']
+    t1, e1 = package()
+    n = len(meter.wraps)
+    wait_until(lambda: len(meter.wraps) >= n + 3, 20, 'three wraps')
+    t2, e2 = package()
+    meter_past(meter, t2)
+    true = meter.host_joules(t1, t2)
+    got = (e2 - e1) / 1e6
+    print('%.2f J over %d wraps in %.1f s, true %.2f J'
+          % (got, len(meter.wraps) - n, t2 - t1, true))
+    assert abs(got - true) <= meter.zone_tolerance(true, true / (t2 - t1))
