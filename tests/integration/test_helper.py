@@ -382,8 +382,11 @@ def test_energy_wraps_between_queries(helpers, meters, tiny):
     hp = helpers(meter.root, '--allow-energy', 'root')
 
     def package():
-        t0 = time.time()
+        t0, m0 = time.time(), time.monotonic_ns()
         z = {z['name']: z for z in hp.request('query-energy')['zones']}
+        m1 = time.monotonic_ns()
+        # the reading's own time, in CLOCK_MONOTONIC (to the us)
+        assert m0 - 1000 <= z['package-0']['timestamp-ns'] <= m1, (m0, z)
         return (t0 + time.time()) / 2, z['package-0']['energy-uj']
     t1, e1 = package()
     n = len(meter.wraps)

@@ -181,6 +181,8 @@ PowerHostEnergy *helper_energy_snapshot(HelperEnergy *e)
         pz->raw_uj = z->raw_uj;
         pz->max_range_uj = z->max_range_uj;
         pz->source = qapi_source(z->source);
+        /* g_get_monotonic_time() is CLOCK_MONOTONIC, in microseconds */
+        pz->timestamp_ns = (uint64_t)z->read_us * 1000;
         QAPI_LIST_APPEND(tail, pz);
     }
     out->available = true;
