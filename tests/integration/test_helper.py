@@ -253,6 +253,41 @@ def test_two_qemus_one_knob(host, helpers, nobody_qemu):
                'the original back once both are gone')
 
 
+def test_changed_behind_its_back(host, helpers, nobody_qemu):
+    """A knob someone else changed after the VM did (tuned, an operator)
+    is reported when the VM goes, and left as they set it."""
+    hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
+    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    assert 'return' in reply(vm, 'set-host-cpufreq', cpus=[1],
+                             governor='powersave')
+    with open(os.path.join(host, CPUFREQ), 'w') as f:
+        f.write('schedutil\n')
+    pid = vm.get_pid()
+    vm.shutdown()
+    wait_until(lambda: re.search(r'pid %d .* left' % pid, hp.log()), 10,
+               'the helper sees the QEMU go')
+    assert re.search(r"%s: is 'schedutil', not 'powersave' as the helper "
+                     r"wrote: changed by someone else, left alone"
+                     % re.escape(CPUFREQ), hp.log()), hp.log()
+    assert h.value(h.snapshot(host), CPUFREQ) == 'schedutil'
+
+
+def test_energy_survives_object_del_and_add(host, helpers, nobody_qemu):
+    """The totals are the helper's: deleting and re-adding the host-power
+    object does not start them again from 0 ("counts only grow")."""
+    hp = helpers(host, '--allow-energy', 'nobody')
+    vm = nobody_qemu(',helper=%s' % hp.sock)
+    bump(host, ENERGY, 5000000)
+    e1 = zone(reply(vm, 'query-power'), 'package-0')['energy-uj']
+    assert e1 >= 5000000
+    assert 'return' in reply(vm, 'object-del', id='hp0')
+    assert 'return' in reply(vm, 'object-add', **{
+        'qom-type': 'host-power', 'id': 'hp0', 'helper': hp.sock})
+    bump(host, ENERGY, 1000)
+    e2 = zone(reply(vm, 'query-power'), 'package-0')['energy-uj']
+    assert e2 == e1 + 1000
+
+
 def test_client_sigkilled(host, helpers, nobody_qemu):
     """A QEMU SIGKILLed: its changes are restored all the same."""
     before = h.snapshot(host)

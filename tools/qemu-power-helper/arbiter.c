@@ -364,9 +364,11 @@ static bool put_back(Arbiter *a, Knob *k, const char *value,
     }
     q_cur = quote(cur);
     if (strcmp(cur, k->written)) {
+        g_autofree char *q_written = quote(k->written);
+
         helper_log("%s: is '%s', not '%s' as the helper wrote: changed by "
                    "someone else, left alone (%s)", k->rel, q_cur,
-                   k->written, why);
+                   q_written, why);
         return true;
     }
     if (!strcmp(cur, value)) {
