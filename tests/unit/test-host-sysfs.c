@@ -325,6 +325,91 @@ static void test_cpulist(void)
     }
 }
 
+/* Makes @rel in @root a symbolic link to @target. */
+static void link_at(const char *root, const char *rel, const char *target)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", root, rel);
+
+    g_assert_cmpint(symlink(target, path), ==, 0);
+}
+
+/* Opens @rel beneath @root for reading: the fd, or -errno. */
+static int try_open(const char *root, const char *rel)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", root, rel);
+    Error *err = NULL;
+    int fd = host_sysfs_open(path, O_RDONLY, &err);
+
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    error_free_or_abort(&err);
+    return fd;
+}
+
+/*
+ * host_sysfs_confine(), as the privileged helper runs it: links that
+ * stay beneath the root are followed, as sysfs's own are; a link out
+ * of it, "..", and a link as the last component are refused, and a
+ * write through a refused path reaches nothing.  With openat2 and with
+ * the per-component O_NOFOLLOW walk used where the kernel lacks it.
+ */
+static void confine_cases(bool no_openat2)
+{
+    char *root = fake_sysfs_new();
+    g_autofree char *outside = g_strdup_printf("%s.outside", root);
+    g_autofree char *outfile = g_strdup_printf("%s/knob", outside);
+    g_autofree char *via = g_strdup_printf("%s/class/out/knob", root);
+    g_autofree char *content = NULL;
+    Error *err = NULL;
+
+    fake_sysfs_write(root, "devices/zone0/energy_uj", "1\n");
+    fake_sysfs_write(root, "devices/zone0/knob", "1\n");
+    fake_sysfs_mkdir(root, "class");
+    /* as class/powercap/intel-rapl:0 -> ../../devices/... */
+    link_at(root, "class/zone0", "../devices/zone0");
+    g_assert_cmpint(g_mkdir_with_parents(outside, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(outfile, "outside\n", -1, NULL));
+    link_at(root, "class/out", outside);
+    link_at(root, "class/up", "../../../../../..");
+    link_at(root, "devices/zone0/last", "knob");
+
+    host_sysfs_test_no_openat2(no_openat2);
+    g_assert_true(host_sysfs_confine(root, &error_abort));
+    g_assert_cmpint(try_open(root, "devices/zone0/energy_uj"), ==, 0);
+    g_assert_cmpint(try_open(root, "class/zone0/energy_uj"), ==, 0);
+    g_assert_cmpint(try_open(root, "class/out/knob"), ==, -EXDEV);
+    g_assert_cmpint(try_open(root, "class/up/tmp"), ==, -EXDEV);
+    g_assert_cmpint(try_open(root, "devices/../devices/zone0/knob"), ==,
+                    -EXDEV);
+    g_assert_cmpint(try_open(root, "devices/zone0/last"), ==, -ELOOP);
+    /* a path that does not start at the root */
+    g_assert_cmpint(host_sysfs_open(outfile, O_RDONLY, &err), ==, -EXDEV);
+    error_free_or_abort(&err);
+
+    g_assert_cmpint(host_sysfs_write_str(via, "0", &err), <, 0);
+    error_free_or_abort(&err);
+    g_assert_true(g_file_get_contents(outfile, &content, NULL, NULL));
+    g_assert_cmpstr(content, ==, "outside\n");
+    host_sysfs_unconfine();
+    host_sysfs_test_no_openat2(false);
+
+    g_assert_cmpint(unlink(outfile), ==, 0);
+    g_assert_cmpint(rmdir(outside), ==, 0);
+    fake_sysfs_free(root);
+}
+
+static void test_confine(void)
+{
+    confine_cases(false);
+}
+
+static void test_confine_walk(void)
+{
+    confine_cases(true);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -337,5 +422,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-sysfs/write", test_write);
     g_test_add_func("/host-sysfs/undo", test_undo);
     g_test_add_func("/host-sysfs/cpulist", test_cpulist);
+    g_test_add_func("/host-sysfs/confine", test_confine);
+    g_test_add_func("/host-sysfs/confine-walk", test_confine_walk);
     return g_test_run();
 }
