@@ -48,6 +48,7 @@ static const char *const err_class_names[] = {
 
 /* What a command needs the peer to be allowed. */
 typedef enum Need {
+    NEED_NOTHING,               /* any peer: it grants nothing */
     NEED_ANY,                   /* energy or policy */
     NEED_ENERGY,
     NEED_POLICY,
@@ -266,7 +267,11 @@ static const struct {
     Need need;
     CmdFn *fn;
 } commands[] = {
-    { "hello", NEED_ANY, cmd_hello },
+    /*
+     * hello only names the client, so a peer allowed nothing is told so
+     * by the command it then asks for, not by its greeting
+     */
+    { "hello", NEED_NOTHING, cmd_hello },
     { "query-energy", NEED_ENERGY, cmd_query_energy },
     { "query-host-power-policy", NEED_ANY, cmd_query_policy },
     { "set-host-cpufreq", NEED_POLICY, cmd_set_cpufreq },
@@ -277,6 +282,8 @@ static const struct {
 static bool allowed(const Peer *peer, Need need)
 {
     switch (need) {
+    case NEED_NOTHING:
+        return true;
     case NEED_ANY:
         return peer->may_energy || peer->may_policy;
     case NEED_ENERGY:
