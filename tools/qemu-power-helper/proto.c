@@ -189,83 +189,68 @@ static bool cmd_query_policy(Helper *h, Peer *peer, QDict *args,
     return true;
 }
 
-static bool cmd_set_cpufreq(Helper *h, Peer *peer, QDict *args,
-                            QObject **ret, ErrClass *cls, Error **errp)
-{
-    VisitMembers vm = (VisitMembers)visit_type_q_obj_set_host_cpufreq_arg_members;
-    q_obj_set_host_cpufreq_arg arg = {};
-    g_autoptr(HostSysfsUndo) undo = host_sysfs_undo_new();
-    HostCpufreqInfoList *r;
+typedef void *(*ApplyFn)(const char *root, void *arg, HostSysfsUndo *undo,
+                         Error **errp);
 
-    if (!take_args(args, &arg, vm, errp)) {
+/* A set-host-* command: its arguments, the policy call, its reply. */
+typedef struct SetCmd {
+    size_t arg_size;
+    VisitMembers visit_args;
+    ApplyFn apply;
+    VisitValue visit_reply;
+} SetCmd;
+
+/*
+ * Take @args as @c's arguments, apply them with every write recorded
+ * for the arbiter (also when the call fails half way), and give back
+ * what the host applied.
+ */
+static bool cmd_set(const SetCmd *c, Helper *h, Peer *peer, QDict *args,
+                    QObject **ret, ErrClass *cls, Error **errp)
+{
+    g_autofree void *arg = g_malloc0(c->arg_size);
+    g_autoptr(HostSysfsUndo) undo = host_sysfs_undo_new();
+    void *r;
+
+    if (!take_args(args, arg, c->visit_args, errp)) {
         *cls = ERR_BAD_REQUEST;
-        free_args(&arg, vm);
+        free_args(arg, c->visit_args);
         return false;
     }
-    r = policy_set_cpufreq(h->sysfs_root, &arg, undo, errp);
+    r = c->apply(h->sysfs_root, arg, undo, errp);
     arbiter_record(h->arbiter, peer, undo);
-    free_args(&arg, vm);
+    free_args(arg, c->visit_args);
     if (!r) {
         return false;
     }
-    *ret = to_qobject(r, (VisitValue)visit_type_HostCpufreqInfoList,
-                      (VisitValue)visit_type_HostCpufreqInfoList);
+    *ret = to_qobject(r, c->visit_reply, c->visit_reply);
     return true;
 }
 
-static bool cmd_set_pstate(Helper *h, Peer *peer, QDict *args,
-                           QObject **ret, ErrClass *cls, Error **errp)
-{
-    VisitMembers vm = (VisitMembers)visit_type_q_obj_set_host_pstate_arg_members;
-    q_obj_set_host_pstate_arg arg = {};
-    g_autoptr(HostSysfsUndo) undo = host_sysfs_undo_new();
-    HostPstateInfo *r;
-
-    if (!take_args(args, &arg, vm, errp)) {
-        *cls = ERR_BAD_REQUEST;
-        free_args(&arg, vm);
-        return false;
-    }
-    r = policy_set_pstate(h->sysfs_root, &arg, undo, errp);
-    arbiter_record(h->arbiter, peer, undo);
-    free_args(&arg, vm);
-    if (!r) {
-        return false;
-    }
-    *ret = to_qobject(r, (VisitValue)visit_type_HostPstateInfo,
-                      (VisitValue)visit_type_HostPstateInfo);
-    return true;
-}
-
-static bool cmd_set_power_limit(Helper *h, Peer *peer, QDict *args,
-                                QObject **ret, ErrClass *cls, Error **errp)
-{
-    VisitMembers vm =
-        (VisitMembers)visit_type_q_obj_set_host_power_limit_arg_members;
-    q_obj_set_host_power_limit_arg arg = {};
-    g_autoptr(HostSysfsUndo) undo = host_sysfs_undo_new();
-    HostPowerZonePolicy *r;
-
-    if (!take_args(args, &arg, vm, errp)) {
-        *cls = ERR_BAD_REQUEST;
-        free_args(&arg, vm);
-        return false;
-    }
-    r = policy_set_power_limit(h->sysfs_root, &arg, undo, errp);
-    arbiter_record(h->arbiter, peer, undo);
-    free_args(&arg, vm);
-    if (!r) {
-        return false;
-    }
-    *ret = to_qobject(r, (VisitValue)visit_type_HostPowerZonePolicy,
-                      (VisitValue)visit_type_HostPowerZonePolicy);
-    return true;
-}
+static const SetCmd set_cpufreq = {
+    sizeof(q_obj_set_host_cpufreq_arg),
+    (VisitMembers)visit_type_q_obj_set_host_cpufreq_arg_members,
+    (ApplyFn)policy_set_cpufreq,
+    (VisitValue)visit_type_HostCpufreqInfoList,
+};
+static const SetCmd set_pstate = {
+    sizeof(q_obj_set_host_pstate_arg),
+    (VisitMembers)visit_type_q_obj_set_host_pstate_arg_members,
+    (ApplyFn)policy_set_pstate,
+    (VisitValue)visit_type_HostPstateInfo,
+};
+static const SetCmd set_power_limit = {
+    sizeof(q_obj_set_host_power_limit_arg),
+    (VisitMembers)visit_type_q_obj_set_host_power_limit_arg_members,
+    (ApplyFn)policy_set_power_limit,
+    (VisitValue)visit_type_HostPowerZonePolicy,
+};
 
 static const struct {
     const char *name;
     Need need;
-    CmdFn *fn;
+    CmdFn *fn;                  /* or, for a set-host-* command: */
+    const SetCmd *set;
 } commands[] = {
     /*
      * hello only names the client, so a peer allowed nothing is told so
@@ -274,9 +259,9 @@ static const struct {
     { "hello", NEED_NOTHING, cmd_hello },
     { "query-energy", NEED_ENERGY, cmd_query_energy },
     { "query-host-power-policy", NEED_ANY, cmd_query_policy },
-    { "set-host-cpufreq", NEED_POLICY, cmd_set_cpufreq },
-    { "set-host-pstate", NEED_POLICY, cmd_set_pstate },
-    { "set-host-power-limit", NEED_POLICY, cmd_set_power_limit },
+    { "set-host-cpufreq", NEED_POLICY, NULL, &set_cpufreq },
+    { "set-host-pstate", NEED_POLICY, NULL, &set_pstate },
+    { "set-host-power-limit", NEED_POLICY, NULL, &set_power_limit },
 };
 
 static bool allowed(const Peer *peer, Need need)
@@ -377,7 +362,9 @@ char *helper_handle_line(Helper *h, Peer *peer, const char *line,
             return reply(NULL, ERR_NOT_ALLOWED, err, id);
         }
         cls = ERR_GENERIC;
-        if (!commands[i].fn(h, peer, args, &ret, &cls, &err)) {
+        if (commands[i].set ?
+            !cmd_set(commands[i].set, h, peer, args, &ret, &cls, &err) :
+            !commands[i].fn(h, peer, args, &ret, &cls, &err)) {
             return reply(NULL, cls, err, id);
         }
         return reply(ret, cls, NULL, id);
