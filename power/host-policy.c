@@ -38,48 +38,61 @@ static PowerHelper *policy_helper(Error **errp)
     return h;
 }
 
-/* Start visiting a command's arguments into a QDict. */
-static Visitor *args_start(QObject **obj)
-{
-    Visitor *v = qobject_output_visitor_new(obj);
-
-    visit_start_struct(v, NULL, NULL, 0, &error_abort);
-    return v;
-}
-
-static QDict *args_end(Visitor *v, QObject **obj)
-{
-    visit_check_struct(v, &error_abort);
-    visit_end_struct(v, NULL);
-    visit_complete(v, obj);
-    visit_free(v);
-    return qobject_to(QDict, *obj);
-}
+typedef bool (*VisitMembers)(Visitor *, void *, Error **);
+typedef bool (*VisitValue)(Visitor *, const char *, void **, Error **);
 
 /*
- * Ask the helper @cmd with @args (consumed) and return an input visitor
- * on its reply, or NULL with @errp set.
+ * Ask the helper @cmd with @args (NULL: none) and visit its reply into
+ * *@result with @visit_reply.  False with @errp set when the helper
+ * failed or refused, or its reply is not what @cmd returns.
  */
-static Visitor *ask(PowerHelper *h, const char *cmd, QDict *args,
-                    QObject **ret, Error **errp)
+static bool ask(PowerHelper *h, const char *cmd, QDict *args,
+                VisitValue visit_reply, void **result, Error **errp)
 {
-    *ret = power_helper_call(h, cmd, args, errp);
+    QObject *ret = power_helper_call(h, cmd, args, errp);
+    Visitor *v;
+    bool ok;
+
     qobject_unref(args);
-    return *ret ? qobject_input_visitor_new(*ret) : NULL;
+    if (!ret) {
+        return false;
+    }
+    v = qobject_input_visitor_new(ret);
+    ok = visit_reply(v, NULL, result, errp);
+    if (!ok) {
+        error_prepend(errp, "qemu-power-helper at '%s' sent a bad reply to "
+                      "'%s': ", power_helper_path(h), cmd);
+    }
+    visit_free(v);
+    qobject_unref(ret);
+    return ok;
 }
 
-static void bad_reply(PowerHelper *h, const char *cmd, Error **errp)
+/* The policy change @cmd with the arguments @arg, as @visit_args has them. */
+static bool ask_change(const char *cmd, void *arg, VisitMembers visit_args,
+                       VisitValue visit_reply, void **result, Error **errp)
 {
-    error_prepend(errp, "qemu-power-helper at '%s' sent a bad reply to "
-                  "'%s': ", power_helper_path(h), cmd);
+    PowerHelper *h = policy_helper(errp);
+    QObject *obj = NULL;
+    Visitor *v;
+
+    if (!h) {
+        return false;
+    }
+    v = qobject_output_visitor_new(&obj);
+    visit_start_struct(v, NULL, NULL, 0, &error_abort);
+    visit_args(v, arg, &error_abort);
+    visit_check_struct(v, &error_abort);
+    visit_end_struct(v, NULL);
+    visit_complete(v, &obj);
+    visit_free(v);
+    return ask(h, cmd, qobject_to(QDict, obj), visit_reply, result, errp);
 }
 
 HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
 {
     PowerHelper *h = power_helper();
-    QObject *ret = NULL;
     HostPowerPolicy *policy = NULL;
-    Visitor *v;
 
     if (!h) {
         /* what QEMU cannot see is reported absent, with the reason */
@@ -90,18 +103,13 @@ HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
         policy->zones_unavailable = g_strdup(POWER_NO_HELPER);
         return policy;
     }
-    v = ask(h, "query-host-power-policy", NULL, &ret, errp);
-    if (!v) {
-        return NULL;
-    }
-    if (!visit_type_HostPowerPolicy(v, NULL, &policy, errp)) {
-        bad_reply(h, "query-host-power-policy", errp);
-    } else if (power_policy_mode() != HOST_POWER_POLICY_MODE_ALLOW) {
+    if (ask(h, "query-host-power-policy", NULL,
+            (VisitValue)visit_type_HostPowerPolicy, (void **)&policy,
+            errp) &&
+        power_policy_mode() != HOST_POWER_POLICY_MODE_ALLOW) {
         /* the helper's answer is about this QEMU's user, not this VM */
         policy->policy = HOST_POWER_POLICY_MODE_DENY;
     }
-    visit_free(v);
-    qobject_unref(ret);
     return policy;
 }
 
@@ -121,28 +129,14 @@ HostCpufreqInfoList *qmp_set_host_cpufreq(bool has_cpus, uint32List *cpus,
         .has_min_khz = has_min_khz, .min_khz = min_khz,
         .has_max_khz = has_max_khz, .max_khz = max_khz,
     };
-    PowerHelper *h = policy_helper(errp);
-    QObject *ret = NULL;
     HostCpufreqInfoList *result = NULL;
-    QObject *obj = NULL;
-    Visitor *v;
 
-    if (!h) {
-        return NULL;
-    }
-    v = args_start(&obj);
-    visit_type_q_obj_set_host_cpufreq_arg_members(v, &arg, &error_abort);
-    v = ask(h, "set-host-cpufreq", args_end(v, &obj), &ret, errp);
-    if (!v) {
-        return NULL;
-    }
-    if (!visit_type_HostCpufreqInfoList(v, NULL, &result, errp)) {
-        bad_reply(h, "set-host-cpufreq", errp);
-    } else {
+    if (ask_change("set-host-cpufreq", &arg,
+                   (VisitMembers)visit_type_q_obj_set_host_cpufreq_arg_members,
+                   (VisitValue)visit_type_HostCpufreqInfoList,
+                   (void **)&result, errp)) {
         qapi_event_send_host_power_policy_changed(true, result, NULL, NULL);
     }
-    visit_free(v);
-    qobject_unref(ret);
     return result;
 }
 
@@ -155,28 +149,14 @@ HostPstateInfo *qmp_set_host_pstate(bool has_max_perf_pct,
         .has_max_perf_pct = has_max_perf_pct, .max_perf_pct = max_perf_pct,
         .has_min_perf_pct = has_min_perf_pct, .min_perf_pct = min_perf_pct,
     };
-    PowerHelper *h = policy_helper(errp);
-    QObject *ret = NULL;
     HostPstateInfo *info = NULL;
-    QObject *obj = NULL;
-    Visitor *v;
 
-    if (!h) {
-        return NULL;
-    }
-    v = args_start(&obj);
-    visit_type_q_obj_set_host_pstate_arg_members(v, &arg, &error_abort);
-    v = ask(h, "set-host-pstate", args_end(v, &obj), &ret, errp);
-    if (!v) {
-        return NULL;
-    }
-    if (!visit_type_HostPstateInfo(v, NULL, &info, errp)) {
-        bad_reply(h, "set-host-pstate", errp);
-    } else {
+    if (ask_change("set-host-pstate", &arg,
+                   (VisitMembers)visit_type_q_obj_set_host_pstate_arg_members,
+                   (VisitValue)visit_type_HostPstateInfo, (void **)&info,
+                   errp)) {
         qapi_event_send_host_power_policy_changed(false, NULL, info, NULL);
     }
-    visit_free(v);
-    qobject_unref(ret);
     return info;
 }
 
@@ -197,27 +177,14 @@ HostPowerZonePolicy *qmp_set_host_power_limit(const char *zone,
         .time_window_us = time_window_us,
         .has_enabled = has_enabled, .enabled = enabled,
     };
-    PowerHelper *h = policy_helper(errp);
-    QObject *ret = NULL;
     HostPowerZonePolicy *zp = NULL;
-    QObject *obj = NULL;
-    Visitor *v;
 
-    if (!h) {
-        return NULL;
-    }
-    v = args_start(&obj);
-    visit_type_q_obj_set_host_power_limit_arg_members(v, &arg, &error_abort);
-    v = ask(h, "set-host-power-limit", args_end(v, &obj), &ret, errp);
-    if (!v) {
-        return NULL;
-    }
-    if (!visit_type_HostPowerZonePolicy(v, NULL, &zp, errp)) {
-        bad_reply(h, "set-host-power-limit", errp);
-    } else {
+    if (ask_change("set-host-power-limit", &arg,
+                   (VisitMembers)
+                   visit_type_q_obj_set_host_power_limit_arg_members,
+                   (VisitValue)visit_type_HostPowerZonePolicy, (void **)&zp,
+                   errp)) {
         qapi_event_send_host_power_policy_changed(false, NULL, NULL, zp);
     }
-    visit_free(v);
-    qobject_unref(ret);
     return zp;
 }
