@@ -95,11 +95,6 @@ def nobody_qemu(tmpdir_short):
         vm.shutdown(hard=True)
 
 
-def reply(vm, cmd, **args):
-    """QEMU's whole reply: {'return': ...} or {'error': ...}."""
-    return vm.qmp(cmd, **args)
-
-
 def status(pid):
     with open('/proc/%d/status' % pid) as f:
         return dict(line.split(':', 1) for line in f if ':' in line)
@@ -137,11 +132,11 @@ def test_unprivileged_qemu_through_helper(host, helpers, nobody_qemu):
     assert st['Uid'].split() == [str(NOBODY)] * 4
     assert not st['Groups'].split() and int(st['CapEff'], 16) == 0
 
-    r1 = reply(vm, 'query-power')
+    r1 = vm.qmp('query-power')
     assert r1['return']['host-energy']['available'] is True, r1
     assert zone(r1, 'package-0')['raw-uj'] == 1000000
     bump(host, ENERGY, 4321000)
-    r2 = reply(vm, 'query-power')
+    r2 = vm.qmp('query-power')
     assert zone(r2, 'package-0')['energy-uj'] - \
         zone(r1, 'package-0')['energy-uj'] == 4321000
     assert zone(r2, 'package-1')['energy-uj'] == \
@@ -163,7 +158,7 @@ def test_unprivileged_qemu_through_helper(host, helpers, nobody_qemu):
     ]
     for cmd, args, want in cases:
         snap = h.snapshot(host)
-        r = reply(vm, cmd, **args)
+        r = vm.qmp(cmd, **args)
         assert 'return' in r, (cmd, r)
         after = h.snapshot(host)
         assert h.changed_values(snap, after) == sorted(want), (cmd, r)
@@ -194,16 +189,16 @@ def test_unprivileged_qemu_without_helper(host, nobody_qemu):
     """No helper: a clear reason, clear errors, nothing changed."""
     before = meta(host)
     vm = nobody_qemu(',policy=allow')
-    e = reply(vm, 'query-power')['return']['host-energy']
+    e = vm.qmp('query-power')['return']['host-energy']
     assert e['available'] is False and e['zones'] == []
     assert 'qemu-power-helper' in e['reason'], e
     for cmd, args in [('set-host-cpufreq', {'governor': 'performance'}),
                       ('set-host-pstate', {'max-perf-pct': 50}),
                       ('set-host-power-limit', {'zone': 'package-0',
                                                 'enabled': False})]:
-        r = reply(vm, cmd, **args)
+        r = vm.qmp(cmd, **args)
         assert 'needs qemu-power-helper' in r['error']['desc'], r
-    p = reply(vm, 'query-host-power-policy')
+    p = vm.qmp('query-host-power-policy')
     assert 'qemu-power-helper' in json.dumps(p), p
     assert meta(host) == before
 
@@ -214,11 +209,11 @@ def test_peer_not_allowed(host, helpers, nobody_qemu):
     before = meta(host)
     hp = helpers(host, '--allow-energy', 'root', '--allow-policy', 'root')
     vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    e = reply(vm, 'query-power')['return']['host-energy']
+    e = vm.qmp('query-power')['return']['host-energy']
     assert e['available'] is False, e
     assert "does not allow this QEMU to query-energy: This peer (uid %d) " \
         "may not use 'query-energy'" % NOBODY in e['reason'], e
-    r = reply(vm, 'set-host-pstate', **{'max-perf-pct': 50})
+    r = vm.qmp('set-host-pstate', **{'max-perf-pct': 50})
     assert 'does not allow this QEMU to set-host-pstate' in \
         r['error']['desc'], r
     assert 'uid %d' % NOBODY in r['error']['desc'], r
@@ -230,8 +225,8 @@ def test_policy_not_given(host, helpers, nobody_qemu):
     before = meta(host)
     hp = helpers(host, '--allow-energy', 'nobody')
     vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    assert reply(vm, 'query-power')['return']['host-energy']['available']
-    r = reply(vm, 'set-host-cpufreq', governor='performance')
+    assert vm.qmp('query-power')['return']['host-energy']['available']
+    r = vm.qmp('set-host-cpufreq', governor='performance')
     assert 'does not allow' in r['error']['desc'], r
     assert meta(host) == before
 
@@ -243,8 +238,8 @@ def test_two_qemus_one_knob(host, helpers, nobody_qemu):
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
     a = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
     b = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    assert 'return' in reply(a, 'set-host-pstate', **{'max-perf-pct': 50})
-    assert 'return' in reply(b, 'set-host-pstate', **{'max-perf-pct': 70})
+    assert 'return' in a.qmp('set-host-pstate', **{'max-perf-pct': 50})
+    assert 'return' in b.qmp('set-host-pstate', **{'max-perf-pct': 70})
     pid = a.get_pid()
     a.shutdown()
     wait_until(lambda: re.search(r'pid %d .* left; its changes are undone'
@@ -261,7 +256,7 @@ def test_changed_behind_its_back(host, helpers, nobody_qemu):
     is reported when the VM goes, and left as they set it."""
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
     vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    assert 'return' in reply(vm, 'set-host-cpufreq', cpus=[1],
+    assert 'return' in vm.qmp('set-host-cpufreq', cpus=[1],
                              governor='powersave')
     with open(os.path.join(host, CPUFREQ), 'w') as f:
         f.write('schedutil\n')
@@ -281,13 +276,13 @@ def test_energy_survives_object_del_and_add(host, helpers, nobody_qemu):
     hp = helpers(host, '--allow-energy', 'nobody')
     vm = nobody_qemu(',helper=%s' % hp.sock)
     bump(host, ENERGY, 5000000)
-    e1 = zone(reply(vm, 'query-power'), 'package-0')['energy-uj']
+    e1 = zone(vm.qmp('query-power'), 'package-0')['energy-uj']
     assert e1 >= 5000000
-    assert 'return' in reply(vm, 'object-del', id='hp0')
-    assert 'return' in reply(vm, 'object-add', **{
+    assert 'return' in vm.qmp('object-del', id='hp0')
+    assert 'return' in vm.qmp('object-add', **{
         'qom-type': 'host-power', 'id': 'hp0', 'helper': hp.sock})
     bump(host, ENERGY, 1000)
-    e2 = zone(reply(vm, 'query-power'), 'package-0')['energy-uj']
+    e2 = zone(vm.qmp('query-power'), 'package-0')['energy-uj']
     assert e2 == e1 + 1000
 
 
@@ -296,7 +291,7 @@ def test_client_sigkilled(host, helpers, nobody_qemu):
     before = h.snapshot(host)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
     vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    assert 'return' in reply(vm, 'set-host-cpufreq', governor='powersave')
+    assert 'return' in vm.qmp('set-host-cpufreq', governor='powersave')
     assert h.value(h.snapshot(host), CPUFREQ) == 'powersave'
     os.kill(vm.get_pid(), signal.SIGKILL)
     wait_until(lambda: h.changed_values(before, h.snapshot(host)) == [],
@@ -309,7 +304,7 @@ def test_helper_sigkilled_and_restarted(host, helpers, nobody_qemu):
     before = h.snapshot(host)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
     vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    assert 'return' in reply(vm, 'set-host-pstate', **{'max-perf-pct': 40})
+    assert 'return' in vm.qmp('set-host-pstate', **{'max-perf-pct': 40})
     assert hp.stop(signal.SIGKILL) == -signal.SIGKILL
     vm.shutdown()
     assert h.value(h.snapshot(host), PSTATE_MAX) == '40'

@@ -88,11 +88,6 @@ void helper_energy_free(HelperEnergy *e)
     }
 }
 
-int64_t helper_energy_period(HelperEnergy *e)
-{
-    return e->he ? e->period_us : 0;
-}
-
 int64_t helper_energy_deadline(HelperEnergy *e)
 {
     return e->he ? e->next_us : -1;

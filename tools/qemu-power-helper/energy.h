@@ -36,9 +36,6 @@ void helper_energy_free(HelperEnergy *e);
 int64_t helper_energy_period_us(uint64_t max_range_uj,
                                 uint64_t max_power_uw);
 
-/* The reading period chosen for all zones; 0 without counters. */
-int64_t helper_energy_period(HelperEnergy *e);
-
 /* When the next reading is due (g_get_monotonic_time()); -1: never. */
 int64_t helper_energy_deadline(HelperEnergy *e);
 

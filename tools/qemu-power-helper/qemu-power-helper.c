@@ -394,7 +394,7 @@ static void run(int lfd, int sfd)
 
     for (;;) {
         int64_t now = g_get_monotonic_time();
-        int64_t deadline = helper_energy_deadline(helper.energy);
+        int64_t deadline;
         int timeout = -1;
         struct pollfd p = { .fd = lfd, .events = POLLIN };
 
