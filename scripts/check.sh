@@ -41,12 +41,6 @@ if phase build run build; then
     phase pytest run /usr/bin/python3 -m pytest -v -rs -p no:cacheprovider \
         -m 'not stress' tests/integration
     count pytest
-    # libvirt runs our QEMU as a domain's emulator: virsh passthrough
-    phase libvirt run sh tests/integration/test-libvirt.sh
-    count libvirt
-    # qemu-powerd in push mode against poll mode (the rest is pytest)
-    phase powerd run sh tests/integration/test-powerd.sh
-    count powerd
     # the short robustness suite (make check-stress runs the long one)
     phase churn run sh tests/stress/test-churn.sh --cycles 20
     count churn
