@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -22,9 +21,8 @@ from machines import BUILD, HELPER, QEMU, Helper, host_zone, kvm_probe, \
     make_bios, meter_past, run_powerd, tiny_domain_xml, vm_zone_joules, \
     wait_until
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'stress'))
-import hostqmp as h  # noqa: E402
-from qemu.machine import QEMUMachine  # noqa: E402
+import hostqmp as h
+from qemu.machine import QEMUMachine
 
 NOBODY = 65534
 AS_NOBODY = ['setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# hostqmp.py: what the host power tests (test-qmp-args.sh,
-# tests/integration/test_helper.py) share: a fake sysfs tree of the layout that
+# hostqmp.py: what the host power tests (test_qmp_args.py, test_helper.py)
+# share: a fake sysfs tree of the layout that
 # tests/unit/fake-sysfs.c builds (cpufreq, intel_pstate, powercap RAPL),
 # snapshots of a tree to tell what changed, a QEMU with -object host-power
 # on such a tree, and a small QMP client.  Processes are started only
@@ -11,7 +11,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import time
 
 CPU = 'devices/system/cpu/cpu%d/cpufreq/'
@@ -200,8 +199,6 @@ class Qmp:
 def start_helper(rundir, tree):
     """qemu-power-helper (tests/integration/machines.Helper) over @tree,
     its socket, state and log in @rundir, allowing root everything."""
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..',
-                                    'integration'))
     from machines import Helper
     return Helper(rundir, tree, ['--allow-energy', 'root',
                                  '--allow-policy', 'root']).start()
