@@ -54,8 +54,6 @@ phase pytest-stress run /usr/bin/python3 -m pytest -v -rs \
     -p no:cacheprovider -m stress tests/integration
 count pytest-stress
 optional fuzz tests/fuzz/run-fuzz.sh sh tests/fuzz/run-fuzz.sh 60
-optional qmp-args tests/stress/test-qmp-args.sh \
-    sh tests/stress/test-qmp-args.sh
 
 echo "=== summary"
 echo "# times:${times%,}"

@@ -48,8 +48,6 @@ if phase build run build; then
     count faults
     phase fuzz run sh tests/fuzz/run-fuzz.sh 8
     count fuzz
-    phase qmp-args run sh tests/stress/test-qmp-args.sh --quick
-    count qmp-args
 else
     failed=$((failed + 1))
 fi
