@@ -274,14 +274,15 @@ class Libvirtd:
         subprocess.run(['sh', self.script, 'stop', self.dir], check=True)
 
 
-def powerd_on_meter(meter, qmp_glob, count, idle_watts=None):
+def powerd_on_meter(meter, qmp_glob, count, idle_watts=None, args=()):
     """
     qemu-powerd on the QMP sockets @qmp_glob for @count intervals of 1 s,
-    with @meter's tree as RAPL, while the meter runs: its JSON lines.
+    with @meter's tree as RAPL and @args, while the meter runs: its JSON
+    lines.
     """
     cmd = [POWERD, '--qmp', qmp_glob, '--sysfs-root', meter.root,
            '--energy-source', 'powercap', '--format', 'json',
-           '--interval', '1', '--count', str(count)]
+           '--interval', '1', '--count', str(count)] + list(args)
     if idle_watts is not None:
         cmd += ['--idle-watts', str(idle_watts)]
     meter.start()
