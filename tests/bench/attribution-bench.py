@@ -3,13 +3,13 @@
 #
 # Attribution error of the whole pipeline against a known truth (not a
 # test: it prints what it measures).  A fake powercap tree stands for RAPL;
-# this script is its meter and advances package-0's energy_uj every
-# --period seconds by a power model it chooses:
+# the test suite's meter (tests/integration/meter.py) advances package-0's
+# energy_uj every --period seconds by its power model:
 #
 #   host power = idle W + k W per busy CPU,  so  true power(VM) = k x CPU(VM)
 #
-# where the host's busy CPU time is the root cgroup's cpuacct.usage (ns,
-# every task; /proc/stat only where that is missing) and each VM's is the
+# where the host's busy CPU time is the root cgroup's CPU usage (ns,
+# every task: cpuacct.usage, or cgroup v2's cpu.stat) and each VM's is the
 # run time of its QEMU's threads (/proc/PID/task/*/schedstat, ns).  Four
 # tiny VMs run: spin, half (busy 10 ms, halted 10 ms), halt, and toggle (a
 # spinner paused in the first half of the run, then paused and continued
@@ -35,7 +35,6 @@
 #
 # Usage: attribution-bench.py [--seconds 60] [--json FILE]
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -52,44 +51,6 @@ import meter
 VMS = (('spin', 'spin'), ('half', 'half'), ('halt', 'halt'),
        ('toggle', 'spin'))          # name, guest
 PREFIX = benchlib.DOMAIN_PREFIX + 'attr-'
-CPUACCT = '/sys/fs/cgroup/cpuacct/cpuacct.usage'
-CGROUP2_STAT = '/sys/fs/cgroup/cpu.stat'
-
-
-def load_fake_rapl():
-    spec = importlib.util.spec_from_file_location('fake_rapl',
-                                                  benchlib.FAKE_RAPL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def busy_source():
-    """(name, function giving the host's busy CPU time in ns)."""
-    def cpuacct():
-        with open(CPUACCT, 'rb') as f:
-            return int(f.read())
-
-    def cgroup2():
-        with open(CGROUP2_STAT) as f:
-            for line in f:
-                if line.startswith('usage_usec '):
-                    return int(line.split()[1]) * 1000
-        raise OSError('no usage_usec in ' + CGROUP2_STAT)
-
-    def proc_stat():
-        tick = 1e9 / os.sysconf('SC_CLK_TCK')
-        with open('/proc/stat') as f:
-            v = [int(x) for x in f.readline().split()[1:9]]
-        return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick
-
-    for name, fn in (('cpuacct.usage', cpuacct), ('cpu.stat', cgroup2)):
-        try:
-            fn()
-            return name, fn
-        except (OSError, ValueError):
-            pass
-    return '/proc/stat (the same source as the pollers)', proc_stat
 
 
 def start_vms(args, tmp, lv):
@@ -134,38 +95,16 @@ def pollers(args, tmp, sysfs, count, lv_python):
 
 
 def run(args, tmp, pids, lv_python):
-    fake = load_fake_rapl()
     sysfs = os.path.join(tmp, 'sys')
-    zdir = os.path.join(sysfs, 'class', 'powercap', 'intel-rapl:0')
-    os.makedirs(zdir)
-    fake.write_atomic(os.path.join(zdir, 'name'), 'package-0\n')
-    fake.write_atomic(os.path.join(zdir, 'max_energy_range_uj'),
-                      '%d\n' % fake.MAX_RANGE)
-    energy_path = os.path.join(zdir, 'energy_uj')
-    busy_name, busy = busy_source()
-    ctl = benchlib.Qmp(os.path.join(tmp, 'toggle.ctl'))
-    ctl.cmd('stop')                     # paused in the steady half
     names = [n for n, _ in VMS]
-
-    host, vms = meter.Series(), {n: meter.Series() for n in names}
-    k, idle = args.watts_per_cpu, args.idle_watts
-    e0, b0, m0 = 1000000, busy(), time.monotonic()
-
-    def tick(i):
-        now = time.monotonic()
-        b = busy()
-        real = time.time()
-        uj = e0 + idle * 1e6 * (now - m0) + k * (b - b0) / 1e3
-        fake.write_atomic(energy_path, '%d\n' % (int(uj) % (fake.MAX_RANGE
-                                                            + 1)))
-        host.add(real, b)
-        if i % 2 == 0:
-            for n in names:
-                c = benchlib.cpu_ns(pids[n])
-                if c is not None:
-                    vms[n].add(time.time(), c)
-
-    tick(0)
+    mtr = meter.Meter(sysfs, idle_watts=args.idle_watts,
+                      watts_per_cpu=args.watts_per_cpu, period=args.period,
+                      realtime=args.realtime)
+    for n in names:
+        mtr.track(n, pids[n])
+    ctl = benchlib.qmp(os.path.join(tmp, 'toggle.ctl'))
+    ctl.cmd('stop')                     # paused in the steady half
+    mtr.start()
     count = int(args.seconds)
     cmds = pollers(args, tmp, sysfs, count, lv_python)
     procs = {m: subprocess.Popen(c, stdout=open(os.path.join(
@@ -186,32 +125,18 @@ def run(args, tmp, pids, lv_python):
 
     th = threading.Thread(target=toggler)
     th.start()
-    realtime = False
     try:
-        # The meter stands for hardware, which the host's load does not
-        # delay: real-time priority for this thread only (the pollers, the
-        # VMs and the toggler keep theirs).
-        if args.realtime:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-                realtime = True
-            except OSError as e:
-                print('attribution-bench: meter not real-time: %s' % e)
         print('Running %s for %d s (steady %d s, then toggling every '
               'second) ...' % (', '.join(cmds), count, count // 2),
               flush=True)
-        i = 1
-        while any(p.poll() is None for p in procs.values()):
-            tick(i)
-            i += 1
-            time.sleep(max(0.0, m0 + i * args.period - time.monotonic()))
-        for _ in range(10):             # a little past the last sample
-            i += 1
-            tick(i)
-            time.sleep(args.period)
+        for p in procs.values():
+            p.wait()
+        # a little past the last sample
+        end = time.time()
+        benchlib.machines.wait_until(lambda: mtr.host.t[-1] > end + 0.1, 5,
+                                     'the meter past the pollers\' end')
     finally:
-        if realtime:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        mtr.stop()
         done.set()
         th.join()
         for p in procs.values():
@@ -223,9 +148,11 @@ def run(args, tmp, pids, lv_python):
         if p.returncode != 0:
             sys.exit('attribution-bench: %s failed (%d)' % (m,
                                                             p.returncode))
-    return {'busy_source': busy_name, 'realtime': realtime, 'start': start,
+    vms = {n: mtr.vms[n][1] for n in names}
+    return {'busy_source': mtr.busy_source(), 'realtime': mtr.realtime,
+            'start': start,
             'change_at': change_at, 'toggles': len(toggles),
-            'methods': list(cmds), 'host': host, 'vms': vms,
+            'methods': list(cmds), 'host': mtr.host, 'vms': vms,
             'outputs': {m: os.path.join(tmp, m + '.out') for m in cmds}}
 
 

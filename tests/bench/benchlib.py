@@ -1,17 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Helpers shared by the benchmarks of tests/bench: where the binaries are,
-# the tiny guests, QEMUs started directly or as domains of the private
-# libvirtd (tests/integration/libvirtd.sh), CPU time and memory of a
-# process, and a description of the machine for the JSON results.  The
-# benchmarks run under any python3; the parts that need the libvirt module
-# run under the interpreter libvirt_python() finds.
+# Helpers shared by the benchmarks of tests/bench, on the integration
+# suite's own (tests/integration/machines.py, meter.py): where the
+# binaries are, the probe's answer, the tiny guests, QEMUs started
+# directly (many at once, without a QMP connection each) or as domains of
+# the private libvirtd with the one domain-XML builder, the meter's fake
+# RAPL tree, CPU time and memory of a process, and a description of the
+# machine for the JSON results.  The parts that need the libvirt module run
+# under the interpreter libvirt_python() finds.
 import functools
 import json
 import os
 import platform
-import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +20,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BENCH = os.path.join(TOP, 'tests', 'bench')
 sys.path.insert(0, os.path.join(TOP, 'tests', 'integration'))
+import machines  # noqa: E402
 import meter  # noqa: E402
-QEMU = os.path.join(TOP, 'build', 'qemu-system-x86_64')
-POWERD = os.path.join(TOP, 'build', 'qemu-powerd')
-LIBVIRTD_SH = os.path.join(TOP, 'tests', 'integration', 'libvirtd.sh')
-FAKE_RAPL = os.path.join(TOP, 'tests', 'integration', 'fake-rapl.py')
+QEMU = machines.QEMU
+POWERD = machines.POWERD
 REF_POLLER = os.path.join(BENCH, 'ref-poller.py')
 LIBVIRT_DIR = os.path.join(TOP, 'build', 'bench', 'libvirtd')
-URI = 'qemu:///system'
+URI = machines.Libvirtd.URI
 # names of the benchmarks' domains: left over from an interrupted run, they
 # are destroyed when the private libvirtd starts
 DOMAIN_PREFIX = 'qpb-'
@@ -39,10 +38,16 @@ def probe():
     scripts/kvm-probe.sh's answer for our QEMU: POWER_ACCEL, POWER_CPU,
     POWER_LIBVIRT_TYPE, POWER_LIBVIRT_CPU and POWER_PROBE (the reason).
     """
-    out = subprocess.run(['sh', os.path.join(TOP, 'scripts', 'kvm-probe.sh'),
-                          QEMU], check=True, capture_output=True,
-                         text=True).stdout
-    return dict(w.split('=', 1) for w in shlex.split(out, comments=True))
+    return machines.kvm_probe()
+
+
+def fake_rapl(root):
+    """
+    The meter's package zone on @root (its power follows the host's
+    load), started; the caller stops it.  Every method reads it each
+    round, as it would read RAPL.
+    """
+    return meter.Meter(root, period=0.1).start()
 
 
 def wait_binaries(timeout=300):
@@ -69,9 +74,7 @@ def make_bios(tmp, guest):
     """The -bios image of tiny guest @guest (spin, half, halt, count)."""
     bios = os.path.join(tmp, guest + '.bios')
     if not os.path.exists(bios):
-        subprocess.run(['sh', os.path.join(TOP, 'scripts',
-                                           'make-guest-bios.sh'),
-                        guest, bios], check=True)
+        machines.make_bios(guest, bios)
     return bios
 
 
@@ -149,36 +152,14 @@ def start_qemu(tmp, name, bios, smp=1, mem=32, qmp=(), extra=()):
         return int(f.read())
 
 
-class Qmp:
-    """A QMP client on a UNIX socket; waits for QEMU to listen."""
-
-    def __init__(self, path, timeout=10):
-        self.s = socket.socket(socket.AF_UNIX)
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)
-        self.f = self.s.makefile('rw')
-        json.loads(self.f.readline())           # the greeting
-        self.cmd('qmp_capabilities')
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({'execute': name, 'arguments': args}) + '\n')
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if 'error' in r:
-                raise RuntimeError('%s: %s' % (name, r['error']['desc']))
-            if 'event' not in r:
-                return r['return']
-
-    def close(self):
-        self.s.close()
+def qmp(path, timeout=10):
+    """A QMP connection (qemu.qmp) to the socket @path, once it listens."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+    machines.wait_until(lambda: os.path.exists(path), timeout,
+                        'QEMU listens on ' + path)
+    q = QEMUMonitorProtocol(path)
+    q.connect()
+    return q
 
 
 def stop_pids(pids, timeout=20):
@@ -210,21 +191,22 @@ def status_kb(pid, key):
     return None
 
 
-class Libvirtd:
-    """The private libvirtd of tests/integration/libvirtd.sh."""
+class Libvirtd(machines.Libvirtd):
+    """
+    The private libvirtd of the integration suite, as a context manager
+    that destroys the benchmarks' domains left over from an interrupted
+    run and tells of others' (which whatever polls all domains polls too).
+    """
 
     def __init__(self):
-        self.pid = None
+        super().__init__(LIBVIRT_DIR)
+        self.libvirtd_pid = None
+        self.foreign = []
 
     def __enter__(self):
-        subprocess.run(['sh', LIBVIRTD_SH, 'start', LIBVIRT_DIR],
-                       check=True, stdout=subprocess.DEVNULL)
+        self.start()
         with open(os.path.join(LIBVIRT_DIR, 'libvirtd.pid')) as f:
-            self.pid = int(f.read())
-        self.names = []
-        # The daemon takes over the running domains it finds in
-        # /run/libvirt: ours are left-overs, others' are polled too by
-        # whatever polls all domains, and the results say so.
+            self.libvirtd_pid = int(f.read())
         out = subprocess.run(['virsh', '-q', '-c', URI, 'list', '--name'],
                              capture_output=True, text=True).stdout.split()
         self.foreign = [n for n in out if not n.startswith(DOMAIN_PREFIX)]
@@ -237,48 +219,20 @@ class Libvirtd:
         return self
 
     def __exit__(self, *exc):
-        self.destroy_all()
-        subprocess.run(['sh', LIBVIRTD_SH, 'stop', LIBVIRT_DIR],
-                       stdout=subprocess.DEVNULL)
+        self.stop()
 
     def create(self, tmp, name, bios, vcpus=1, mem=32, qemu_args=()):
-        """A transient domain of our QEMU, perf task_clock enabled."""
-        ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
-        cmdline = ''
-        if qemu_args:
-            cmdline = '  <qemu:commandline>\n%s  </qemu:commandline>\n' % \
-                ''.join("    <qemu:arg value='%s'/>\n" % a for a in qemu_args)
-        xml = os.path.join(tmp, name + '.xml')
-        with open(xml, 'w') as f:
-            f.write("""<domain type='%s'%s>
-  <name>%s</name><memory unit='MiB'>%d</memory><vcpu>%d</vcpu>
-  %s
-  <os><type arch='x86_64' machine='pc'>hvm</type>
-      <loader type='rom'>%s</loader></os>
-  <perf><event name='task_clock' enabled='yes'/></perf>
-  <devices><emulator>%s</emulator>
-    <controller type='usb' model='none'/><memballoon model='none'/>
-  </devices>
-%s</domain>
-""" % (probe()['POWER_LIBVIRT_TYPE'], ns, name, mem, vcpus,
-                probe()['POWER_LIBVIRT_CPU'], bios,
-                QEMU, cmdline))
-        subprocess.run(['virsh', '-q', '-c', URI, 'create', xml],
-                       check=True, capture_output=True)
-        self.names.append(name)
-        return self.qemu_pid(name)
+        """
+        A transient domain of our QEMU with perf task_clock enabled (for
+        libvirt's bulk stats): its QEMU's PID.
+        """
+        super().create(name, machines.tiny_domain_xml(
+            probe(), name, bios, qemu_args=qemu_args, vcpus=vcpus, mem=mem,
+            perf_events=('task_clock',)))
+        return self.pid(name)
 
     def destroy(self, name):
         subprocess.run(['virsh', '-q', '-c', URI, 'destroy', name],
                        capture_output=True)
-        if name in self.names:
-            self.names.remove(name)
-
-    def destroy_all(self):
-        for name in list(self.names):
-            self.destroy(name)
-
-    @staticmethod
-    def qemu_pid(name):
-        with open('/run/libvirt/qemu/%s.pid' % name) as f:
-            return int(f.read())
+        if name in self.domains:
+            self.domains.remove(name)

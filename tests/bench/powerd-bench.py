@@ -15,7 +15,7 @@
 #   - the poller's peak memory (VmHWM).
 # qemu-powerd polls (--mode poll, where it has --mode).
 # Each method computes per-VM watts from the same fake powercap tree
-# (tests/integration/fake-rapl.py): qemu-powerd, and the reference
+# (the meter of tests/integration/meter.py): qemu-powerd, and the reference
 # pollers of ref-poller.py, which are Python (qemu-powerd is C).
 # Ratios are to powerd-qmp at the same N.
 #
@@ -179,13 +179,7 @@ def main():
         sysfs = os.path.join(tmp, 'sys')
         # the tree's energy: not what is measured here, but every method
         # reads it each round, as it would read RAPL
-        rapl = subprocess.Popen([sys.executable, benchlib.FAKE_RAPL,
-                                 '--root', sysfs, '--watts', '60'])
-        cleanup.callback(rapl.wait)
-        cleanup.callback(rapl.terminate)
-        while not os.path.exists(os.path.join(
-                sysfs, 'class', 'powercap', 'intel-rapl:0', 'energy_uj')):
-            time.sleep(0.05)
+        cleanup.callback(benchlib.fake_rapl(sysfs).stop)
         ctx.powerd = ['--energy-source', 'powercap', '--sysfs-root', sysfs,
                       '--idle-watts', '20', '--format', 'json',
                       '--interval', '1', '--count', s]
@@ -214,7 +208,7 @@ def main():
                     qidle = idle_rate(pids, args.idle_seconds)
                     for m in ms:
                         r = run(m.command(ctx), args.seconds,
-                                lv.pid if vms == 'libvirt' else None,
+                                lv.libvirtd_pid if vms == 'libvirt' else None,
                                 pids)
                         results.append(result(m, n, r, qidle))
                         print('N = %d %-15s done' % (n, m.name),

@@ -31,7 +31,6 @@
 import argparse
 import collections
 import contextlib
-import glob
 import json
 import os
 import subprocess
@@ -176,13 +175,7 @@ def main():
         ctx = argparse.Namespace(tmp=tmp)
         ctx.count = int(args.warmup + args.seconds + 2)
         sysfs = os.path.join(tmp, 'sys')
-        rapl = subprocess.Popen([sys.executable, benchlib.FAKE_RAPL,
-                                 '--root', sysfs, '--watts', '60'])
-        cleanup.callback(rapl.wait)
-        cleanup.callback(rapl.terminate)
-        while not glob.glob(os.path.join(sysfs, 'class', 'powercap', '*',
-                                         'energy_uj')):
-            time.sleep(0.05)
+        cleanup.callback(benchlib.fake_rapl(sysfs).stop)
         ctx.powerd = ['--energy-source', 'powercap', '--sysfs-root', sysfs,
                       '--idle-watts', '20', '--format', 'json',
                       '--interval', '1', '--lease', str(LEASE_S),
@@ -199,7 +192,7 @@ def main():
                          for i in range(n)]
                 time.sleep(1)
                 for m in methods:
-                    r = run(m, ctx, args, lv.pid, qemus)
+                    r = run(m, ctx, args, lv.libvirtd_pid, qemus)
                     results.append(r)
                     print('N = %d %-14s done: %.1f us per VM per interval'
                           % (n, m.name, r['us_per_vm_interval']['total']),

@@ -6,7 +6,7 @@
 #
 #  1. round trip of query-power vs query-status, N calls each, interleaved,
 #     for 1 and 8 vCPUs, mean and p99:
-#       direct   over a QMP UNIX socket (Python client);
+#       direct   over a QMP UNIX socket (qemu.qmp, QEMU's Python client);
 #       libvirt  through libvirt's QMP passthrough
 #                (libvirt_qemu.qemuMonitorCommand, what qemu-powerd
 #                --libvirt and 'virsh qemu-monitor-command' use) to a
@@ -20,7 +20,6 @@
 #                     [--json FILE]
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -52,28 +51,19 @@ print(json.dumps(times))
 '''
 
 
-class Vm:
+class Vm(benchlib.machines.TinyVM):
+    """A tiny guest through qemu.machine, its QMP connection the client."""
+
     def __init__(self, tmp, guest, smp, extra=()):
-        sock = os.path.join(tmp, 'qmp-%d.sock' % id(self))
-        self.proc = subprocess.Popen(
-            [benchlib.QEMU, '-M', 'pc', '-accel',
-             benchlib.probe()['POWER_ACCEL'], '-cpu',
-             benchlib.probe()['POWER_CPU'], '-smp', str(smp), '-m', '64',
-             '-nodefaults',
-             '-display', 'none', '-bios', benchlib.make_bios(tmp, guest),
-             '-qmp', 'unix:%s,server=on,wait=off' % sock] + list(extra))
-        self.qmp = benchlib.Qmp(sock)
+        super().__init__(benchlib.probe(), tmp, None, guest,
+                         args=['-smp', str(smp)] + list(extra))
+        self.launch()
 
     def hmp(self, line):
-        return self.qmp.cmd('human-monitor-command',
-                            **{'command-line': line})
+        return self.cmd('human-monitor-command', command_line=line)
 
     def close(self):
-        try:
-            self.qmp.cmd('quit')
-        except (OSError, ValueError):
-            pass
-        self.proc.wait(10)
+        self.shutdown()
 
 
 def summary(times):
@@ -92,7 +82,7 @@ def round_trips(vm, calls):
     for _ in range(calls):
         for c in times:                     # interleaved: same conditions
             t = time.perf_counter_ns()
-            vm.qmp.cmd(c)
+            vm.cmd(c)
             times[c].append((time.perf_counter_ns() - t) / 1000.0)
     return summary(times)
 
@@ -106,11 +96,11 @@ def libvirt_round_trips(lv, lv_python, tmp, smp, calls):
                              stdout=subprocess.PIPE, text=True)
         if p.stdout.readline() != 'go\n':
             raise RuntimeError('the libvirt client did not start')
-        c0 = benchlib.cpu_ns(lv.pid)
+        c0 = benchlib.cpu_ns(lv.libvirtd_pid)
         p.stdin.write('\n')
         p.stdin.flush()
         times = json.loads(p.stdout.read())
-        c1 = benchlib.cpu_ns(lv.pid)
+        c1 = benchlib.cpu_ns(lv.libvirtd_pid)
         if p.wait() != 0:
             raise RuntimeError('the libvirt client failed')
     finally:

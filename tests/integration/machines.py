@@ -176,13 +176,18 @@ class TinyVM(QEMUMachine):
 
 
 def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
-               qemu_args=()):
+               qemu_args=(), perf_events=()):
     """
     A transient libvirt domain of our QEMU, with the probe's accelerator
     and CPU model: the one builder of every test's and benchmark's XML.
-    @qemu_args go on QEMU's command line (libvirt's qemu:commandline).
+    @qemu_args go on QEMU's command line (libvirt's qemu:commandline);
+    libvirt's @perf_events (task_clock, ...) are enabled.
     """
     from xml.sax.saxutils import quoteattr
+    perf = ''
+    if perf_events:
+        perf = '  <perf>%s</perf>\n' % ''.join(
+            "<event name='%s' enabled='yes'/>" % e for e in perf_events)
     extra = ''
     if qemu_args:
         extra = '  <qemu:commandline>\n%s  </qemu:commandline>\n' % ''.join(
@@ -199,7 +204,7 @@ def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
-  <devices>
+%s  <devices>
     <emulator>%s</emulator>
 %s
     <controller type='usb' model='none'/>
@@ -207,7 +212,7 @@ def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
   </devices>
 %s</domain>
 """ % (probe['POWER_LIBVIRT_TYPE'], name, mem, vcpus,
-       probe['POWER_LIBVIRT_CPU'], os_xml, QEMU, devices, extra)
+       probe['POWER_LIBVIRT_CPU'], os_xml, perf, QEMU, devices, extra)
 
 
 def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
@@ -225,10 +230,13 @@ def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):
                       "<target port='0'/></serial>" % console)
 
 
-def tiny_domain_xml(probe, name, bios, qemu_args=()):
-    """A tiny guest (make_bios()) as the domain's firmware, no disk."""
+def tiny_domain_xml(probe, name, bios, **kw):
+    """
+    A tiny guest (make_bios()) as the domain's firmware, no disk; @kw as
+    for domain_xml().
+    """
     return domain_xml(probe, name, """    <type arch='x86_64' machine='pc'>hvm</type>
-    <loader type='rom'>%s</loader>""" % bios, qemu_args=qemu_args)
+    <loader type='rom'>%s</loader>""" % bios, **kw)
 
 
 class Libvirtd:

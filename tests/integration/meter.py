@@ -112,8 +112,12 @@ class Meter:
 
     def __init__(self, root, idle_watts=10.0, watts_per_cpu=20.0,
                  period=0.02, max_range=MAX_RANGE, dram_watts=None,
-                 only_vms=False):
+                 only_vms=False, realtime=True):
         self.root = root
+        # @realtime: the meter's thread asks for real-time priority;
+        # self.realtime says whether it got it
+        self.want_realtime = realtime
+        self.realtime = False
         # @only_vms: the host's busy time is that of the VMs tracked, as
         # if nothing else ran here, so that its utilisation is what the
         # test makes it, whatever else loads this machine
@@ -166,6 +170,12 @@ class Meter:
             busy += (process_cpu_ns(pid) or last) - first
         return busy
 
+    def busy_source(self):
+        """Where the host's busy time comes from, in words."""
+        if self.only_vms:
+            return 'the VMs tracked'
+        return CPUACCT if os.path.exists(CPUACCT) else CGROUP2_STAT
+
     def track(self, name, pid):
         """
         Record the CPU time of QEMU process @pid as VM @name, from now
@@ -212,10 +222,12 @@ class Meter:
     def _run(self):
         # The meter stands for hardware, which the host's load does not
         # hold up: real-time priority for this thread, where allowed.
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-        except OSError:
-            pass
+        if self.want_realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+                self.realtime = True
+            except OSError:
+                pass
         n = 0
         while not self._stop.is_set():
             self.tick()
