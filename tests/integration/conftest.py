@@ -129,12 +129,13 @@ def fake_qmp(tmpdir_short):
 @pytest.fixture
 def daemons(tmpdir_short):
     """A factory of qemu-powerd processes (machines.Powerd), killed at the
-    end of the test if they still run."""
-    from machines import Powerd
+    end of the test if they still run; binary='valgrind' (say) runs that
+    with the arguments instead."""
+    from machines import POWERD, Powerd
     procs = []
 
-    def make(*args):
-        d = Powerd(list(args), tmpdir_short)
+    def make(*args, binary=POWERD):
+        d = Powerd(list(args), tmpdir_short, binary=binary)
         procs.append(d)
         return d
 

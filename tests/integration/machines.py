@@ -109,6 +109,19 @@ def fd_count(pid):
     return len(os.listdir('/proc/%d/fd' % pid))
 
 
+def status_field(pid, field):
+    """A number of /proc/PID/status (VmRSS, Threads, ...), or None once
+    the process is gone."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 class LinuxVM(QEMUMachine):
     """
     A Linux guest (scripts/build-guest.sh) running @work on @smp vCPUs,
@@ -164,8 +177,12 @@ class TinyVM(QEMUMachine):
 
     def __init__(self, probe, tmpdir, name, guest, args=()):
         super().__init__(QEMU, base_temp_dir=tmpdir)
-        bios = make_bios(guest, os.path.join(tmpdir, 'bios-%s-%d' % (
-            guest, id(self))))
+        # one image per guest and folder: building one takes 0.3 s, which
+        # a test starting hundreds of VMs (test_churn.py) would pay each time
+        bios = os.path.join(tmpdir, 'bios-' + guest)
+        if not os.path.exists(bios):
+            make_bios(guest, bios + '.tmp')
+            os.rename(bios + '.tmp', bios)
         self.set_machine('pc')
         self.add_args('-accel', probe['POWER_ACCEL'],
                       '-cpu', probe['POWER_CPU'], '-m', '16',
@@ -249,6 +266,7 @@ class Libvirtd:
         self.script = os.path.join(TOP, 'tests', 'integration',
                                    'libvirtd.sh')
         self.domains = []
+        self.defined = []
 
     def start(self):
         subprocess.run(['sh', self.script, 'start', self.dir], check=True)
@@ -266,6 +284,40 @@ class Libvirtd:
         self.virsh('create', path)
         self.domains.append(name)
 
+    def define(self, name, xml):
+        """A persistent domain, defined and started; stop() undefines it
+        if the test has not."""
+        path = os.path.join(self.dir, name + '.xml')
+        with open(path, 'w') as f:
+            f.write(xml)
+        self.virsh('define', path)
+        self.defined.append(name)
+        self.virsh('start', name)
+        self.domains.append(name)
+
+    def running(self):
+        """The names of the running domains."""
+        return self.virsh('list', '--name').split()
+
+    def daemon_pid(self):
+        """libvirtd's PID."""
+        with open(os.path.join(self.dir, 'libvirtd.pid')) as f:
+            return int(f.read())
+
+    def stop_daemon(self, kill=False):
+        """
+        libvirtd alone stopped, with SIGTERM (libvirtd.sh stop) or SIGKILL,
+        its domains left running; start() starts it again.
+        """
+        if not kill:
+            subprocess.run(['sh', self.script, 'stop', self.dir], check=True)
+            return
+        pid = self.daemon_pid()
+        os.kill(pid, 9)
+        # reaped at once by its subreaper (subreaper.py)
+        wait_until(lambda: not os.path.exists('/proc/%d' % pid), 10,
+                   'libvirtd %d gone after SIGKILL' % pid)
+
     def qmp(self, name, cmd):
         out = self.virsh('qemu-monitor-command', name,
                          '{"execute":"%s"}' % cmd)
@@ -278,6 +330,9 @@ class Libvirtd:
     def stop(self):
         for name in self.domains:
             subprocess.run(['virsh', '-q', '-c', self.URI, 'destroy', name],
+                           capture_output=True)
+        for name in self.defined:
+            subprocess.run(['virsh', '-q', '-c', self.URI, 'undefine', name],
                            capture_output=True)
         subprocess.run(['sh', self.script, 'stop', self.dir], check=True)
 
@@ -410,6 +465,15 @@ class Powerd:
         self._reader.join(10)
         return rc
 
+    def wait_lines(self, n, what, timeout=20, after=None):
+        """Until @n lines timed after Unix time @after (default: now)
+        have come, within @timeout seconds: the last line."""
+        after = time.time() if after is None else after
+        wait_until(lambda: sum(ln['time'] > after for ln in
+                               list(self.lines)) >= n, timeout,
+                   '%d lines: %s' % (n, what))
+        return self.lines[-1]
+
     def kill(self, sig=9):
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
@@ -524,3 +588,80 @@ def parts_add_up(line, tol=1e-6):
             z['other_watts'] + vms
         assert abs(parts - z['watts']) < tol + 1e-6 * abs(z['watts']), \
             (z, vms)
+
+
+def check_lines(lines, limit):
+    """
+    The invariants of every line of a run (invariants only: the truth is
+    the meter's): parts_add_up(); no value negative, not finite or above
+    @limit W; no VM above its zone's watts; a VM that is not ok has no
+    watts and no share; a VM's energy never decreasing while it is listed
+    (one that went away may come back from 0); time increasing.
+    """
+    import math
+
+    def sane(x, what):
+        assert isinstance(x, (int, float)) and math.isfinite(x) and \
+            x >= -1e-6, what
+        return x
+
+    energy = {}
+    for i, ln in enumerate(lines):
+        at = 'line %d: ' % (i + 1)
+        parts_add_up(ln)
+        assert i == 0 or ln['time'] > lines[i - 1]['time'], at + 'time'
+        watts = {}
+        for z in ln['host']['zones']:
+            for k in ('watts', 'idle_watts', 'unattributed_watts',
+                      'other_watts', 'energy_joules'):
+                sane(z[k], at + '%s %s' % (z['zone'], k))
+            assert z['watts'] <= limit, at + str(z)
+            watts[z['zone']] = z['watts']
+        listed = set()
+        for v in ln['vms']:
+            key = (v['name'], v['uuid'])
+            listed.add(key)
+            what = at + 'VM %s' % v['name']
+            share = sane(v['share'], what + ' share')
+            assert share <= 1 + 1e-6, what
+            assert v['status'] == 'ok' or share == 0, what
+            for z in v.get('zones') or []:
+                w = sane(z['watts'], what + ' watts')
+                e = sane(z['energy_joules'], what + ' energy_joules')
+                assert w <= watts[z['zone']] + 1e-6, (what, z)
+                assert v['status'] == 'ok' or w == 0, (what, v)
+                k = key + (z['zone'],)
+                assert e >= energy.get(k, 0) - 1e-6, (what, z, energy[k])
+                energy[k] = e
+        for k in [k for k in energy if k[:2] not in listed]:
+            del energy[k]
+
+
+def measured_joules(meter, lines, name, since=0.0, zone='package-0'):
+    """
+    VM @name's energy as @lines (qemu-powerd's JSON lines) report it and
+    as @meter has it, over the intervals after Unix time @since in which
+    the VM was measured (status ok): (reported J, true J, first, last),
+    first and last the times the intervals span.  An interval right after
+    one the VM missed is left out of both: its rate is the average since
+    the VM's last sample, the miss included, which is right over the two
+    intervals and not over the last alone.
+    """
+    got = true = 0.0
+    first = last = None
+    prev = None
+    for ln in lines:
+        v = vm_in(ln, name)
+        start = ln['time'] - ln['interval_s']
+        if v is None or start < since:
+            prev = None
+            continue
+        e = vm_zone_joules(ln, name, zone) if v.get('zones') else None
+        if v['status'] == 'ok' and prev is not None and prev[0] == 'ok':
+            got += e - prev[1]
+            true += meter.vm_joules(name, start, ln['time'])
+            first = start if first is None else first
+            last = ln['time']
+        prev = (v['status'], e)
+    assert first is not None, '%s never measured after %.3f' % (name, since)
+    return got, true, first, last

@@ -16,23 +16,11 @@ import time
 import pytest
 
 from machines import (POWERD, QEMU, kvm_probe, make_bios, fd_count,
-                      wait_until)
+                      status_field, wait_until)
 from meter import Meter
 
 N = 300
 INTERVALS = 20
-
-
-def status_field(pid, field):
-    """A number of /proc/PID/status, or None once the process is gone."""
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 @pytest.mark.stress
