@@ -13,6 +13,8 @@ import socket
 import subprocess
 import time
 
+from machines import Helper, wait_until
+
 CPU = 'devices/system/cpu/cpu%d/cpufreq/'
 PSTATE = 'devices/system/cpu/intel_pstate/'
 ZONE = 'class/powercap/intel-rapl:%s/'
@@ -199,7 +201,6 @@ class Qmp:
 def start_helper(rundir, tree):
     """qemu-power-helper (tests/integration/machines.Helper) over @tree,
     its socket, state and log in @rundir, allowing root everything."""
-    from machines import Helper
     return Helper(rundir, tree, ['--allow-energy', 'root',
                                  '--allow-policy', 'root']).start()
 
@@ -233,21 +234,22 @@ class Qemu:
         with open(os.path.join(rundir, 'qemu.pid'), 'w') as f:
             f.write('%d\n' % self.proc.pid)
         self.qmp = None
-        deadline = time.monotonic() + 20
-        while True:
+
+        def connected():
             if self.proc.poll() is not None:
                 raise QmpError('QEMU exited with %d at start: %s'
                                % (self.proc.returncode, self.log_tail()))
             if os.path.exists(self.sock):
                 try:
                     self.qmp = Qmp(self.sock)
-                    break
                 except (OSError, QmpError):
                     pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise QmpError('QEMU did not open its QMP socket')
-            time.sleep(0.05)
+            return self.qmp
+        try:
+            wait_until(connected, 20, 'QEMU opens its QMP socket')
+        except AssertionError:
+            self.stop()
+            raise
 
     def log_tail(self, n=600):
         try:

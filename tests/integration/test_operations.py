@@ -7,6 +7,7 @@
 # estimate over a restart, judged against the meter.
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -255,7 +256,9 @@ def test_repeats_limited(tmpdir_short):
         tmpdir_short, 'none-*.qmp'), '--interval', '0.2'),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)     # set up over the meter's first value
+        # set up over the meter's first value: its first line printed
+        assert select.select([d.stdout], [], [], 10)[0], 'no first line'
+        d.stdout.readline()
         os.rename(energy, energy + '.gone')
         t0 = time.monotonic()
         # a report per interval would have been 15 of them
