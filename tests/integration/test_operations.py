@@ -539,55 +539,107 @@ def test_restart_keeps_energy_and_idle(tmpdir_short):
         assert abs(got - true) <= 0.10 * true + 0.5
 
 
-def test_kill9_keeps_energy(tiny, meters, tmpdir_short, daemons):
+def state_rows(path):
+    """The energy rows of state file @path: {(KIND, NAME, UUID, ZONE): J}."""
+    with open(path) as f:
+        return {tuple(row[:4]): row[4] for row in json.load(f)['energy']}
+
+
+def energies(line):
+    """Every cumulative energy of JSON line @line, keyed as in the state
+    file: {(KIND, NAME, UUID, ZONE): J}."""
+    out = {('host', '', '', z['zone']): z['energy_joules']
+           for z in line['host']['zones']}
+    for v in line['vms']:
+        for z in v.get('zones') or []:
+            out['vm', v['name'], v['uuid'], z['zone']] = z['energy_joules']
+    return out
+
+
+@pytest.mark.parametrize('kills', [2, pytest.param(
+    5, marks=pytest.mark.stress)])
+def test_kill9_keeps_energy(tiny, meters, tmpdir_short, daemons, kills):
     """
-    (Scenario f.)  qemu-powerd killed with SIGKILL, its state file
-    written every interval, and started again over it: each VM's energy
-    goes on from the last write, losing at most the VM's true energy
-    (the meter's) of the intervals since, never gaining any, and grows
-    after the restart by its true energy.
+    (Scenario f; test-faults.sh state.)  qemu-powerd killed with SIGKILL
+    @kills times, at moments drawn from a seed, its state file written
+    every interval, and started again over it each time.  The state file
+    holds what one of the last two lines printed for every VM (one
+    without -name, named by its socket, among them) and zone, never more:
+    what a kill loses is at most the last interval, no more than its true
+    energy (the meter's).  After each restart every energy goes on from
+    the file, by its true energy over the first interval (nothing for a
+    VM new in it), and then grows by the VMs' and the zone's true energy.
     """
-    from machines import vm_in, vm_zone_joules
+    import random
+    from machines import (host_zone, measured_joules, vm_in,
+                          vm_zone_joules)
+    rnd = random.Random(7)
+    iv = 0.5
     meter = meters(idle_watts=IDLE_W, watts_per_cpu=K_W)
     for name, guest in (('f-spin', 'spin'), ('f-halt', 'halt')):
         meter.track(name, tiny(name, guest).get_pid())
+    meter.track('f-noname', tiny(None, 'half', sockets=[os.path.join(
+        tmpdir_short, 'f-noname.qmp')]).get_pid())
+    names = ('f-spin', 'f-halt', 'f-noname')
     state = os.path.join(tmpdir_short, 'state')
     args = ['--qmp', os.path.join(tmpdir_short, '*.qmp'), '--sysfs-root',
             meter.root, '--energy-source', 'powercap', '--format', 'json',
-            '--idle-watts', str(IDLE_W), '--interval', '0.5',
-            '--state-file', state, '--state-interval', '0.5']
-    d = daemons(*args)
-    wait_until(lambda: len(d.lines) >= 6 and all(
-        v['status'] == 'ok' for v in d.lines[-1]['vms']), 20,
-        'six lines, both VMs measured')
-    d.kill(signal.SIGKILL)
-    last = d.lines[-1]
-    again = daemons(*args, '--count', '4')
-    assert again.wait(30) == 0, again.stderr()
-    first, end = again.lines[1], again.lines[-1]
-    meter_past(meter, end['time'])
-    for name in ('f-spin', 'f-halt'):
-        before = vm_zone_joules(last, name)
-        # The state was written at the end of the last interval or of the
-        # one before, never ahead of what was printed: up to two intervals
-        # of the VM's energy are lost.
-        t0 = last['time'] - 2 * last['interval_s']
-        _, lost = meter.vm_bounds(meter.vm_joules(name, t0, last['time']),
-                                  t0, last['time'])
-        # The first line after the restart adds its own interval to what
-        # was restored (nothing, if the VM is new in it).
-        ln = again.lines[0]
-        t1 = ln['time'] - ln['interval_s']
-        lo, hi = meter.vm_bounds(meter.vm_joules(name, t1, ln['time']),
-                                 t1, ln['time'])
-        if vm_in(ln, name)['status'] != 'ok':
-            lo = hi = 0
-        after = vm_zone_joules(ln, name)
-        print('%s: %.3f J at SIGKILL, %.3f J in the first line after the '
-              'restart (up to %.3f J lost, %.3f..%.3f J added)'
-              % (name, before, after, lost, lo, hi))
-        assert before - lost + lo <= after <= before + hi, name
-        got = vm_zone_joules(end, name) - vm_zone_joules(first, name)
-        true = meter.vm_joules(name, first['time'], end['time'])
-        lo, hi = meter.vm_bounds(true, first['time'], end['time'])
-        assert lo <= got <= hi, (name, got, lo, hi)
+            '--idle-watts', str(IDLE_W), '--interval', str(iv),
+            '--state-file', state, '--state-interval', str(iv)]
+    runs, saved = [], []
+    for k in range(kills):
+        d = daemons(*args)
+        wait_until(lambda: len(d.lines) >= 4 and all(
+            v['status'] == 'ok' for v in d.lines[-1]['vms']), 20,
+            'four lines, every VM measured')
+        time.sleep(rnd.random() * iv)   # the moment of the kill, drawn
+        d.kill(signal.SIGKILL)
+        runs.append(d.lines)
+        saved.append(state_rows(state))
+    d = daemons(*args, '--count', '4')
+    assert d.wait(30) == 0, d.stderr()
+    runs.append(d.lines)
+    meter_past(meter, d.lines[-1]['time'])
+    assert vm_in(d.lines[-1], 'f-noname')['name'].endswith('/f-noname.qmp')
+
+    for k, rows in enumerate(saved):
+        before, after = runs[k], runs[k + 1][0]
+        last = before[-1]
+        t0 = last['time'] - last['interval_s']
+        t1 = after['time'] - after['interval_s']
+        for key, e in energies(last).items():
+            # the value of the last line, or of the one before it
+            back = [i for i, ln in enumerate(reversed(before[-2:]))
+                    if abs(energies(ln).get(key, -1) - rows[key]) < 1e-6]
+            lost = e - rows[key]
+            if key[0] == 'host':
+                true = meter.host_joules(t0, last['time'])
+                most = true + meter.zone_tolerance(
+                    true, true / last['interval_s'])
+                true = meter.host_joules(t1, after['time'])
+                tol = meter.zone_tolerance(true, true / after['interval_s'])
+                lo, hi = true - tol, true + tol
+                now = host_zone(after, key[3])['energy_joules']
+            else:
+                name = next(n for n in names if vm_in(last, n)['name'] ==
+                            key[1])
+                _, most = meter.vm_bounds(meter.vm_joules(
+                    name, t0, last['time']), t0, last['time'])
+                lo, hi = meter.vm_bounds(meter.vm_joules(
+                    name, t1, after['time']), t1, after['time'])
+                if vm_in(after, name)['status'] != 'ok':
+                    lo = hi = 0
+                now = vm_zone_joules(after, name, key[3])
+            print('kill %d, %s %s: %.3f J at the kill, %.3f J saved (%s '
+                  'lines back), %.3f J after the restart (%.3f..%.3f J '
+                  'added)' % (k + 1, key[1] or 'host', key[3], e,
+                              rows[key], back, now, lo, hi))
+            assert back, key
+            assert lost <= most, (key, lost, most)
+            assert rows[key] + lo - 1e-6 <= now <= rows[key] + hi + 1e-6, \
+                key
+    for lines in runs:
+        for name in names:
+            got, true, t1, t2 = measured_joules(meter, lines, name)
+            lo, hi = meter.vm_bounds(true, t1, t2)
+            assert lo <= got <= hi, (name, got, lo, hi)
