@@ -281,15 +281,21 @@ class Meter:
         leaves room for a loaded host (the meter thread late by a tick or
         two); 15 ms of one CPU for a halted VM, whose truth is close to 0.
         Above, also the CPU time stolen from this host meanwhile (0 on bare
-        metal): on a host that is itself a VM, a vCPU thread's task-clock
-        (what QEMU counts) goes on while the hypervisor below has the CPU,
-        and its run time here (the truth) does not, so steal can only make
-        the report higher.  A VM counted twice, or given the idle power, or
-        an interval one sample long, is off by far more.
+        metal) while the VM ran: on a host that is itself a VM, a vCPU
+        thread's task-clock (what QEMU counts) goes on while the hypervisor
+        below has the CPU, and its run time here (the truth) does not, so
+        steal can only make the report higher.  A VM counted twice or 10 %
+        high, or given the idle power, or an interval one sample long, is
+        off by more.
         """
         w = self.k if watts_per_cpu is None else watts_per_cpu
         slack = 0.05 * true + w * 0.015
-        return true - slack, true + slack + w * self.steal_s(t1, t2)
+        # the steal a VM's threads can have seen: the host's, in the
+        # proportion of the host's busy time that was theirs (twice that,
+        # as steal falls on the busy CPUs), never more than the host's
+        cpu, busy = true / w, self.host_busy_s(t1, t2)
+        share = min(1.0, 2 * cpu / busy) if busy > 0 else 1.0
+        return true - slack, true + slack + w * self.steal_s(t1, t2) * share
 
     def zone_tolerance(self, joules, watts):
         """
