@@ -37,15 +37,13 @@ if phase build run build; then
     count power-test
     phase qtest run sh scripts/run-qtests.sh
     count qtest
-    # real Linux guests: counters, hot-unplug, attribution against the meter
+    # the integration suite (tests/integration): real QEMUs, Linux
+    # guests, libvirt, qemu-powerd, the helper, churn, faults and QMP
+    # fuzzing, against the meter; make check-stress runs the long cases
     phase pytest run /usr/bin/python3 -m pytest -v -rs -p no:cacheprovider \
         -m 'not stress' tests/integration
     count pytest
-    # the short robustness suite (make check-stress runs the long one)
-    phase churn run sh tests/stress/test-churn.sh --cycles 20
-    count churn
-    phase faults run sh tests/stress/test-faults.sh --quick
-    count faults
+    # the libFuzzer targets, 8 s each
     phase fuzz run sh tests/fuzz/run-fuzz.sh 8
     count fuzz
 else
