@@ -18,7 +18,7 @@ firmware="seabios qemu-system-data ipxe-qemu"
 # its capabilities), their tests and the demo.
 tools="libmicrohttpd-dev libsystemd-dev libcap-ng-dev socat procps curl prometheus
        gnuplot-nox python3-libvirt python3-pytest clang libclang-rt-14-dev"
-# libvirt 11 for tests/integration/test-libvirt.sh (bookworm has only 9.0).
+# libvirt 11 for the libvirt tests of tests/integration (bookworm has only 9.0).
 # Only these come from bookworm-backports; their dependencies (among them
 # Debian's own qemu-system-x86, which the QEMU driver requires) from bookworm.
 libvirt="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # fake-qmp.py: a fake QEMU QMP server on a UNIX socket for the qemu-powerd
-# integration tests (test-powerd.sh).  It sends QEMU's greeting, does the
+# integration tests (machines.FakeQMP).  It sends QEMU's greeting, does the
 # qmp_capabilities negotiation, answers query-name (--name) and a few other
 # queries like QEMU, and answers query-power with one of the built-in CASES
 # below, or with the lines of --reply-file (one reply per query, the last
