@@ -179,16 +179,8 @@ def stop_pids(pids, timeout=20):
 cpu_ns = meter.process_cpu_ns
 
 
-def status_kb(pid, key):
-    """A 'kB' field of /proc/PID/status (VmRSS, VmHWM), or None."""
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                if line.startswith(key + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+# A field of /proc/PID/status (VmRSS, VmHWM in kB), or None.
+status_kb = machines.status_field
 
 
 class Libvirtd(machines.Libvirtd):
