@@ -35,8 +35,8 @@
 # size and modification time), per /dev/kvm and, with --linux, per guest
 # build, so the probe runs once per build.  QEMU defaults to
 # build/qemu-system-x86_64.  For its own test
-# (tests/unit/test-kvm-probe.sh) KVM_PROBE_DEVICE and KVM_PROBE_CACHE name
-# another device node and cache folder.
+# (tests/integration/test_kvm_probe.py) KVM_PROBE_DEVICE and
+# KVM_PROBE_CACHE name another device node and cache folder.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
