@@ -9,6 +9,7 @@
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
+#include "qobject/qlist.h"
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
 #include "sample.h"
@@ -58,6 +59,8 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
         !get_uint(ret, "vcpu-count", &n.vcpu_count, errp)) {
         return false;
     }
+    n.nvcpus = qdict_get_qlist(ret, "vcpus") ?
+        qlist_size(qdict_get_qlist(ret, "vcpus")) : 0;
     n.cycles = !strcmp(qstring_get_str(unit), "cycles");
     n.kernel_excluded = qdict_get_try_bool(ret, "counter-kernel-excluded",
                                            false);

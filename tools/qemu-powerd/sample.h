@@ -15,6 +15,7 @@ typedef struct VmSample {
     bool kernel_excluded;       /* host (and guest) kernel work not in it */
     uint64_t instance_count;    /* work of the whole QEMU process */
     uint64_t vcpu_count;
+    unsigned nvcpus;            /* vCPUs listed, 0 if none is */
 } VmSample;
 
 void vm_sample_clear(VmSample *s);

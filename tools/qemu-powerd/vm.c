@@ -11,6 +11,7 @@
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include "qapi/error.h"
+#include "qemu/atomic.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "lines.h"
@@ -148,6 +149,18 @@ static int64_t call_deadline(Vm *vm, int64_t deadline)
     return deadline;
 }
 
+/* The process at the other end of @fd, 0 if the kernel does not say. */
+static int peer_pid(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.pid;
+}
+
 static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
 {
     g_autofree char *greeting = NULL, *caps = NULL, *name = NULL;
@@ -160,6 +173,7 @@ static bool connect_vm(Vm *vm, int64_t deadline, Error **errp)
     if (vm->fd < 0) {
         return false;
     }
+    qatomic_set(&vm->pid, peer_pid(vm->fd));
     /* a QEMU that is alive greets at once */
     greeting = read_line(vm, call_deadline(vm, deadline), errp);
     caps = greeting ?

@@ -39,6 +39,12 @@ typedef struct Vm {
     /* the way to it */
     char *socket_path;          /* plain QMP */
     int fd;                     /* QMP connection, -1: not connected */
+    /*
+     * The QEMU at the other end (SO_PEERCRED at connect), 0: not known;
+     * written by the worker that connects, read by the main thread
+     * (qatomic)
+     */
+    int pid;
     GString *inbuf;
     uint64_t next_id;
     int64_t stalled_since;      /* QMP: last call went unanswered */
