@@ -78,8 +78,12 @@ static bool handshake(PowerHelper *h, int64_t deadline, Error **errp)
                    HELPER_VERSION);
         return false;
     }
+    /*
+     * keep false: host knobs that --power-cap changed come back to what
+     * they were if qemu-powerd dies
+     */
     if (!lines_send(h->fd, "{\"execute\": \"hello\", \"arguments\": "
-                    "{\"name\": \"qemu-powerd\", \"keep\": true}}\n",
+                    "{\"name\": \"qemu-powerd\", \"keep\": false}}\n",
                     errp)) {
         return false;
     }
@@ -97,17 +101,24 @@ static bool handshake(PowerHelper *h, int64_t deadline, Error **errp)
     return true;
 }
 
-/* The "return" of @cmd, or NULL with @errp set. */
-static QObject *call(PowerHelper *h, const char *cmd, int64_t deadline,
-                     Error **errp)
+/* The "return" of @cmd with @args (or none), or NULL with @errp set. */
+static QObject *call(PowerHelper *h, const char *cmd, QDict *args,
+                     int64_t deadline, Error **errp)
 {
-    g_autofree char *req = g_strdup_printf("{\"execute\": \"%s\"}\n", cmd);
+    g_autoptr(QDict) req = qdict_new();
+    g_autoptr(GString) text = NULL;
     g_autoptr(QDict) reply = NULL;
     QDict *err;
     QObject *ret;
 
+    qdict_put_str(req, "execute", cmd);
+    if (args) {
+        qdict_put(req, "arguments", qobject_ref(args));
+    }
+    text = qobject_to_json(QOBJECT(req));
+    g_string_append_c(text, '\n');
     if ((h->fd < 0 && !handshake(h, deadline, errp)) ||
-        !lines_send(h->fd, req, errp)) {
+        !lines_send(h->fd, text->str, errp)) {
         return NULL;
     }
     reply = read_dict(h, deadline, errp);
@@ -125,6 +136,22 @@ static QObject *call(PowerHelper *h, const char *cmd, int64_t deadline,
         return NULL;
     }
     return qobject_ref(ret);
+}
+
+QDict *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
+                         int64_t deadline, Error **errp)
+{
+    QObject *ret = call(h, cmd, args, deadline, errp);
+    QDict *d = qobject_to(QDict, ret);
+
+    if (ret && !d) {
+        qobject_unref(ret);
+        error_setg(errp, "%s did not return an object", cmd);
+    }
+    if (!d) {
+        error_prepend(errp, "qemu-power-helper at '%s': ", h->path);
+    }
+    return d;
 }
 
 /* The zones of a PowerHostEnergy; false if it is not one. */
@@ -164,7 +191,7 @@ bool power_helper_energy(PowerHelper *h, int64_t deadline, GPtrArray **names,
 {
     g_autoptr(GPtrArray) n = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) v = g_array_new(false, false, sizeof(uint64_t));
-    QObject *ret = call(h, "query-energy", deadline, errp);
+    QObject *ret = call(h, "query-energy", NULL, deadline, errp);
     QDict *e = qobject_to(QDict, ret);
     bool ok = e && parse_energy(e, n, v, errp);
 

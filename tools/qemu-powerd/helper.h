@@ -8,6 +8,8 @@
 #ifndef QEMU_POWERD_HELPER_H
 #define QEMU_POWERD_HELPER_H
 
+#include "qobject/qdict.h"
+
 typedef struct PowerHelper PowerHelper;
 
 /* The helper at the socket @path; connects when first asked. */
@@ -21,5 +23,15 @@ PowerHelper *power_helper_new(const char *path);
  */
 bool power_helper_energy(PowerHelper *h, int64_t deadline, GPtrArray **names,
                          GArray **uj, Error **errp);
+
+/*
+ * The "return" object of the helper's @cmd with @args (NULL: none), as
+ * docs/power-helper.rst describes them, waiting until @deadline at most;
+ * NULL with @errp set when the helper refuses, fails or is not there.
+ * The connection says keep=false: what its requests changed, the helper
+ * puts back when qemu-powerd disconnects or dies.
+ */
+QDict *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
+                         int64_t deadline, Error **errp);
 
 #endif
