@@ -34,7 +34,7 @@ static const char *vm_mode_name(VmMode m)
  * characters included, stands as itself in UTF-8 (a JSON-style escape
  * of a tab makes the whole scrape invalid).
  */
-static void append_label(GString *out, const char *s)
+void report_label(GString *out, const char *s)
 {
     g_autofree char *valid = g_utf8_make_valid(s, -1);
 
@@ -159,7 +159,11 @@ char *report_json(const Report *r)
         }
         g_string_append(o, "]}");
     }
-    g_string_append(o, "]}");
+    g_string_append(o, "]");
+    if (r->power_cap_json) {
+        g_string_append_printf(o, ", \"power-cap\": %s", r->power_cap_json);
+    }
+    g_string_append(o, "}");
     return g_string_free(o, false);
 }
 
@@ -247,7 +251,7 @@ char *report_csv(const Report *r, bool header)
     return g_string_free(o, false);
 }
 
-static void metric_head(GString *o, const char *name, const char *type,
+void report_metric_head(GString *o, const char *name, const char *type,
                         const char *help)
 {
     g_string_append_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help,
@@ -262,12 +266,12 @@ static void metric_head(GString *o, const char *name, const char *type,
 static void vm_labels(GString *o, const Vm *vm)
 {
     g_string_append(o, "{vm=");
-    append_label(o, vm->name ? vm->name : vm->key);
+    report_label(o, vm->name ? vm->name : vm->key);
     g_string_append(o, ",uuid=");
-    append_label(o, vm->uuid);
+    report_label(o, vm->uuid);
     if (vm->socket_path) {
         g_string_append(o, ",socket=");
-        append_label(o, vm->socket_path);
+        report_label(o, vm->socket_path);
     }
 }
 
@@ -313,7 +317,7 @@ static void vm_metric(GString *o, const Report *r, const char *name,
                       const char *type, const char *help,
                       double (*value)(const Vm *))
 {
-    metric_head(o, name, type, help);
+    report_metric_head(o, name, type, help);
     for (guint i = 0; i < r->vms->len; i++) {
         const Vm *vm = g_ptr_array_index(r->vms, i);
 
@@ -359,21 +363,21 @@ char *report_metrics(const Report *r)
           offsetof(ReportZone, active_energy_j) },
     };
 
-    metric_head(o, "qemu_power_info", "gauge",
+    report_metric_head(o, "qemu_power_info", "gauge",
                 "Where the numbers come from (always 1).");
     g_string_append(o, "qemu_power_info{energy_source=");
-    append_label(o, r->energy_source);
+    report_label(o, r->energy_source);
     g_string_append(o, ",counter_unit=");
-    append_label(o, r->counter_unit ? r->counter_unit : "");
+    report_label(o, r->counter_unit ? r->counter_unit : "");
     g_string_append_printf(o, ",estimated=\"%s\"} 1\n",
                            r->estimated ? "true" : "false");
 
     for (int m = 0; m < ARRAY_SIZE(host_metrics); m++) {
-        metric_head(o, host_metrics[m].name, host_metrics[m].type,
+        report_metric_head(o, host_metrics[m].name, host_metrics[m].type,
                     host_metrics[m].help);
         for (size_t z = 0; z < r->nzones; z++) {
             g_string_append_printf(o, "%s{zone=", host_metrics[m].name);
-            append_label(o, r->zones[z].name);
+            report_label(o, r->zones[z].name);
             g_string_append(o, "} ");
             json_append_number(o, *(double *)((char *)&r->zones[z] +
                                       host_metrics[m].offset));
@@ -381,26 +385,26 @@ char *report_metrics(const Report *r)
         }
     }
 
-    metric_head(o, "qemu_power_build_info", "gauge",
+    report_metric_head(o, "qemu_power_build_info", "gauge",
                 "The qemu-powerd that serves this page (always 1).");
     g_string_append(o, "qemu_power_build_info{version=");
-    append_label(o, QEMU_VERSION);
+    report_label(o, QEMU_VERSION);
     g_string_append(o, "} 1\n");
 
-    metric_head(o, "qemu_power_last_update_timestamp_seconds", "gauge",
+    report_metric_head(o, "qemu_power_last_update_timestamp_seconds", "gauge",
                 "Unix time of the interval these numbers are of.");
     g_string_append(o, "qemu_power_last_update_timestamp_seconds ");
     json_append_number(o, r->time);
     g_string_append_c(o, '\n');
 
-    metric_head(o, "qemu_power_vm_work_ratio", "gauge",
+    report_metric_head(o, "qemu_power_vm_work_ratio", "gauge",
                 "The measured VMs' work over the host's in the last interval "
                 "(above 1: shares scaled down to fit; NaN: no host work).");
     g_string_append(o, "qemu_power_vm_work_ratio ");
     metric_value(o, r->vm_work_ratio);
     g_string_append_c(o, '\n');
 
-    metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
+    report_metric_head(o, "qemu_power_poll_duration_seconds", "gauge",
                 "How long the last poll of all VMs took.");
     g_string_append(o, "qemu_power_poll_duration_seconds ");
     json_append_number(o, r->poll_s);
@@ -422,7 +426,7 @@ char *report_metrics(const Report *r)
         const char *name = energy ? "qemu_power_vm_energy_joules_total" :
             "qemu_power_vm_watts";
 
-        metric_head(o, name, energy ? "counter" : "gauge", energy ?
+        report_metric_head(o, name, energy ? "counter" : "gauge", energy ?
                     "Energy attributed to the VM since qemu-powerd started." :
                     "Power attributed to the VM over the last interval.");
         for (guint i = 0; i < r->vms->len; i++) {
@@ -436,12 +440,15 @@ char *report_metrics(const Report *r)
                 g_string_append(o, name);
                 vm_labels(o, vm);
                 g_string_append(o, ",zone=");
-                append_label(o, r->zones[z].name);
+                report_label(o, r->zones[z].name);
                 g_string_append(o, "} ");
                 json_append_number(o, energy ? vm->energy_j[z] : vm->watts[z]);
                 g_string_append_c(o, '\n');
             }
         }
+    }
+    if (r->power_cap_metrics) {
+        g_string_append(o, r->power_cap_metrics);
     }
     return g_string_free(o, false);
 }

@@ -45,12 +45,22 @@ typedef struct Report {
     size_t nzones;
     ReportZone *zones;
     GPtrArray *vms;             /* Vm */
+    /* with --power-cap: its JSON object and its metrics, else NULL */
+    const char *power_cap_json;
+    const char *power_cap_metrics;
 } Report;
 
 char *report_json(const Report *r);
 char *report_table(const Report *r);
 char *report_csv(const Report *r, bool header);
 char *report_metrics(const Report *r);
+
+/* @s as a Prometheus label value, quoted; any bytes. */
+void report_label(GString *out, const char *s);
+
+/* The HELP and TYPE lines of metric @name. */
+void report_metric_head(GString *o, const char *name, const char *type,
+                        const char *help);
 
 
 #endif
