@@ -13,6 +13,7 @@
 #include "host.h"
 #include "httpd.h"
 #include "libvirt-watch.h"
+#include "powercap.h"
 #include "state.h"
 #include "vm.h"
 
@@ -38,6 +39,8 @@ typedef struct Powerd {
     FILE *json_log_file;
     HostOptions host_opts;
     GHashTable *idle_cfg;       /* zone name ("" for all) -> double */
+    PowerCapConfig cap_cfg;     /* --power-cap, --power-cap-config */
+    char *cap_file;
 
     Host host;
     LvWatch *watch;             /* libvirt discovery */
@@ -60,6 +63,7 @@ typedef struct Powerd {
     /* per zone, since qemu-powerd started; attribute() keeps it */
     AttrZoneEnergy *zone_parts_j;
     WorkRatioWindow work_ratio_window;
+    PowerCap *cap;              /* NULL without --power-cap */
 } Powerd;
 
 /*

@@ -132,6 +132,15 @@ static void help(void)
 "  --state-keep S         forget VMs not seen for S seconds (default 31\n"
 "                         days); S may end in s, m, h or d\n"
 "  --json-log FILE        also append each interval to FILE as JSON\n"
+"Power cap (docs/power-cap.rst):\n"
+"  --power-cap [ZONE=]W   hold ZONE (default: the package zones together)\n"
+"                         under W watts: RAPL limit, then CPU frequency\n"
+"                         (both with --helper), then the CPU bandwidth of\n"
+"                         VMs, lowest priority first; released in reverse\n"
+"                         below the release threshold; all put back at exit\n"
+"  --power-cap-config FILE  priorities and floors of VMs, the release\n"
+"                         threshold (0.95 of the cap) and how long to hold\n"
+"                         when readings go missing (30 s)\n"
 "  -h, --help, --version\n"
 "\n"
 "Under systemd (Type=notify): READY=1 once set up, STATUS= every\n"
@@ -193,6 +202,7 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         OPT_COUNT, OPT_FORMAT, OPT_LISTEN, OPT_ENERGY, OPT_SYSFS, OPT_IDLE,
         OPT_MAX, OPT_STATE, OPT_JSON_LOG, OPT_HELP, OPT_VERSION, OPT_MODE,
         OPT_LEASE, OPT_STATE_INTERVAL, OPT_STATE_KEEP, OPT_HELPER,
+        OPT_POWER_CAP, OPT_POWER_CAP_CONFIG,
     };
     static const struct option longopts[] = {
         { "qmp", required_argument, NULL, OPT_QMP },
@@ -214,6 +224,8 @@ static void parse_options(Powerd *pd, int argc, char **argv)
         { "state-interval", required_argument, NULL, OPT_STATE_INTERVAL },
         { "state-keep", required_argument, NULL, OPT_STATE_KEEP },
         { "json-log", required_argument, NULL, OPT_JSON_LOG },
+        { "power-cap", required_argument, NULL, OPT_POWER_CAP },
+        { "power-cap-config", required_argument, NULL, OPT_POWER_CAP_CONFIG },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { },
@@ -343,6 +355,18 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             g_free(pd->json_log);
             pd->json_log = g_strdup(optarg);
             break;
+        case OPT_POWER_CAP: {
+            Error *err = NULL;
+
+            if (!power_cap_parse(&pd->cap_cfg, optarg, &err)) {
+                usage_error("%s", error_get_pretty(err));
+            }
+            break;
+        }
+        case OPT_POWER_CAP_CONFIG:
+            g_free(pd->cap_file);
+            pd->cap_file = g_strdup(optarg);
+            break;
         case 'h':
         case OPT_HELP:
             help();
@@ -406,6 +430,24 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             pd->host_opts.estimate_idle_watts) {
             usage_error("--max-watts is below the idle power");
         }
+    }
+    if (pd->cap_file) {
+        Error *err = NULL;
+
+        if (!pd->cap_cfg.cap_watts) {
+            usage_error("--power-cap-config needs --power-cap");
+        }
+        if (!power_cap_load(&pd->cap_cfg, pd->cap_file, &err)) {
+            usage_error("%s", error_get_pretty(err));
+        }
+    }
+    if (pd->cap_cfg.cap_watts && pd->once) {
+        usage_error("--power-cap holds a host under a cap for as long as it "
+                    "runs: not with --once");
+    }
+    if (pd->cap_cfg.cap_watts && pd->host_opts.energy_source < 0) {
+        usage_error("--power-cap needs measured power, not --energy-source "
+                    "estimate");
     }
     if (pd->format == FORMAT_AUTO) {
         pd->format = isatty(STDOUT_FILENO) ? FORMAT_TABLE : FORMAT_JSON;
@@ -702,6 +744,14 @@ static void setup(Powerd *pd)
     if (!poller_start(pd, &err)) {
         die(EXIT_NO_LIBVIRT, err);
     }
+    if (pd->cap_cfg.cap_watts) {
+        pd->cap = power_cap_new(&pd->cap_cfg, pd->host.zone_names,
+                                pd->host.nzones, pd->host.helper,
+                                pd->lvpool, &err);
+        if (!pd->cap) {
+            die(EXIT_BAD_OPTIONS, err);
+        }
+    }
     if (pd->json_log) {
         pd->json_log_file = fopen(pd->json_log, "ae");
         if (!pd->json_log_file) {
@@ -791,6 +841,7 @@ int main(int argc, char **argv)
         .state_interval_s = STATE_INTERVAL_S,
         .state_keep_s = STATE_KEEP_S,
         .host_opts.energy_source = HOST_ENERGY__MAX,
+        .cap_cfg = { 0 },
         .idle_cfg = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free),
         .vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -802,6 +853,7 @@ int main(int argc, char **argv)
     int status = 0;
 
     powerd_log_init();
+    power_cap_config_init(&pd.cap_cfg);
     parse_options(&pd, argc, argv);
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
@@ -854,6 +906,9 @@ int main(int argc, char **argv)
                                error_get_pretty(err));
             powerd_notify_status("the host could not be measured: %s",
                                  error_get_pretty(err));
+            if (pd.cap) {
+                power_cap_missing(pd.cap, error_get_pretty(err));
+            }
             error_free(err);
             pd.have_prev_host = false;
         } else if (pd.have_prev_host &&
@@ -882,6 +937,11 @@ int main(int argc, char **argv)
                 return EXIT_NO_VM;
             }
             attribute(&pd, vms, &hs, &r);
+            if (pd.cap) {
+                power_cap_interval(pd.cap, &r, vms,
+                                   delta(hs.busy_ns, pd.prev_host.busy_ns) /
+                                   1e9 / r.interval_s);
+            }
             print_report(&pd, &r, reports == 0);
             if (pd.json_log_file) {
                 g_autofree char *line = report_json(&r);
@@ -922,6 +982,7 @@ int main(int argc, char **argv)
         wait_until(next);
     }
     powerd_notify_stopping();
+    power_cap_stop(pd.cap);
     poller_stop_sampling(&pd);
     httpd_stop(pd.httpd);
     fflush(stdout);

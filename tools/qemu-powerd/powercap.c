@@ -1,0 +1,960 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * qemu-powerd --power-cap: the loop (docs/power-cap.rst).
+ */
+
+#include "qemu/osdep.h"
+#include <math.h>
+#include "qapi/error.h"
+#include "qemu/atomic.h"
+#include "qemu/cutils.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "json-out.h"
+#include "log.h"
+#include "powercap.h"
+#include "throttle.h"
+#include "vm.h"
+
+/* How long a call to qemu-power-helper may take. */
+#define HELPER_WAIT_US (500 * 1000)
+/* A frequency step: at most this much of the current maximum at once. */
+#define FREQ_STEP_MAX 0.3
+/* Less than this CPU change is no change. */
+#define CPU_EPSILON 0.005
+/* A throttled VM using less than this of its quota wants less. */
+#define QUOTA_UNUSED 0.8
+/*
+ * The share of an interval's error corrected at once: below 1, so that
+ * the noise of one interval's reading (a VM's load is not steady) does
+ * not swing the limits from side to side.
+ */
+#define GAIN 0.6
+
+/* What the loop knows of a VM, from one interval to the next. */
+typedef struct CapVm {
+    char *key;
+    char *name;
+    bool seen;                  /* in this interval */
+    PowerCapVmConf conf;
+    unsigned nvcpus;
+    double cpus;                /* used, on average over the interval */
+    double watts;               /* attributed, in the capped zones */
+    Throttle *t;
+    char *no_throttle;          /* why it cannot be throttled, or NULL */
+    double quota;               /* CPUs; < 0: not throttled */
+} CapVm;
+
+typedef struct CapRapl {
+    char *zone;
+    uint64_t orig_uw;
+    bool orig_enabled;
+    uint64_t max_uw;            /* 0: the zone says none */
+    bool set;
+    uint64_t uw;                /* ours, when set */
+} CapRapl;
+
+typedef struct CapCpu {
+    uint32_t cpu;
+    uint64_t orig_max_khz;
+    uint64_t lowest_khz;        /* max(cpuinfo min, policy min) */
+} CapCpu;
+
+struct PowerCap {
+    PowerCapConfig c;
+    size_t nzones;
+    bool *capped;               /* [nzones]: counted against the cap */
+    PowerHelper *helper;
+    LvPool *pool;
+    /* host knobs */
+    bool knobs;                 /* usable */
+    char *knobs_why;            /* why not */
+    GArray *rapl;               /* CapRapl */
+    GArray *cpus;               /* CapCpu */
+    uint64_t max_khz;           /* ours; 0: untouched */
+    uint64_t orig_khz, lowest_khz;
+    bool has_pstate;
+    uint64_t orig_pct, lowest_pct, pct;  /* pct 0: untouched */
+    /* VMs */
+    GHashTable *vms;            /* key -> CapVm */
+    /* this interval */
+    double watts;               /* NAN: missing */
+    const char *state;
+    GString *actions;           /* JSON objects, comma-separated */
+    int64_t missing_since;      /* monotonic us, 0: readings there */
+    bool released_missing;
+    GHashTable *counts;         /* action -> count (GUINT_TO_POINTER) */
+    char *json, *metrics;
+};
+
+static const char *const action_names[] = {
+    "rapl-limit", "cpufreq-max", "pstate-max", "throttle", "release",
+    "hold", "restore",
+};
+
+static void cap_vm_free(gpointer p)
+{
+    CapVm *v = p;
+
+    throttle_free(v->t);
+    g_free(v->key);
+    g_free(v->name);
+    g_free(v->no_throttle);
+    g_free(v);
+}
+
+/* Note an action: logged, exported, counted. */
+static void G_GNUC_PRINTF(5, 6)
+act(PowerCap *pc, const char *action, const char *target, double value,
+    const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+    gpointer n;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    powerd_log(LOG_NOTICE, "power-cap: %s", msg);
+    g_string_append(pc->actions, pc->actions->len ? ", {\"action\": " :
+                    "{\"action\": ");
+    json_append_string(pc->actions, action);
+    g_string_append(pc->actions, ", \"target\": ");
+    json_append_string(pc->actions, target);
+    g_string_append(pc->actions, ", \"value\": ");
+    if (isfinite(value)) {
+        json_append_number(pc->actions, value);
+    } else {
+        g_string_append(pc->actions, "null");
+    }
+    g_string_append(pc->actions, ", \"reason\": ");
+    json_append_string(pc->actions, msg);
+    g_string_append_c(pc->actions, '}');
+    n = g_hash_table_lookup(pc->counts, action);
+    g_hash_table_insert(pc->counts, (gpointer)action,
+                        GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+}
+
+static uint64_t get_u64(QDict *d, const char *key)
+{
+    QNum *n = qobject_to(QNum, qdict_get(d, key));
+    uint64_t v = 0;
+
+    if (n) {
+        qnum_get_try_uint(n, &v);
+    }
+    return v;
+}
+
+/* What the host offers, from query-host-power-policy. */
+static bool read_knobs(PowerCap *pc, Error **errp)
+{
+    g_autoptr(QDict) p = power_helper_call(pc->helper,
+                                           "query-host-power-policy", NULL,
+                                           g_get_monotonic_time() +
+                                           HELPER_WAIT_US, errp);
+    QList *l;
+    const QListEntry *e;
+    QDict *ps;
+
+    if (!p) {
+        return false;
+    }
+    if (g_strcmp0(qdict_get_try_str(p, "policy"), "allow")) {
+        error_setg(errp, "qemu-power-helper does not let qemu-powerd change "
+                   "policy (its --allow-policy)");
+        return false;
+    }
+    l = qdict_get_qlist(p, "zones");
+    QLIST_FOREACH_ENTRY(l, e) {
+        QDict *z = qobject_to(QDict, qlist_entry_obj(e));
+        const char *name = z ? qdict_get_try_str(z, "zone") : NULL;
+        QList *cl = z ? qdict_get_qlist(z, "constraints") : NULL;
+        const QListEntry *ce;
+
+        if (!name || !cl || (pc->c.zone ? strcmp(name, pc->c.zone) :
+                             !g_str_has_prefix(name, "package-"))) {
+            continue;
+        }
+        QLIST_FOREACH_ENTRY(cl, ce) {
+            QDict *c = qobject_to(QDict, qlist_entry_obj(ce));
+            CapRapl r = { 0 };
+
+            if (!c || g_strcmp0(qdict_get_try_str(c, "name"), "long_term")) {
+                continue;
+            }
+            r.zone = g_strdup(name);
+            r.orig_uw = get_u64(c, "power-limit-uw");
+            r.max_uw = get_u64(c, "max-power-uw");
+            r.orig_enabled = qdict_get_try_bool(z, "enabled", true);
+            g_array_append_val(pc->rapl, r);
+        }
+    }
+    l = qdict_get_qlist(p, "cpus");
+    pc->orig_khz = 0;
+    pc->lowest_khz = 0;
+    QLIST_FOREACH_ENTRY(l, e) {
+        QDict *cd = qobject_to(QDict, qlist_entry_obj(e));
+        CapCpu c;
+
+        if (!cd) {
+            continue;
+        }
+        c.cpu = get_u64(cd, "cpu");
+        c.orig_max_khz = get_u64(cd, "max-khz");
+        c.lowest_khz = MAX(get_u64(cd, "cpuinfo-min-khz"),
+                           get_u64(cd, "min-khz"));
+        g_array_append_val(pc->cpus, c);
+        pc->orig_khz = MAX(pc->orig_khz, c.orig_max_khz);
+        pc->lowest_khz = MAX(pc->lowest_khz, c.lowest_khz);
+    }
+    ps = qdict_get_qdict(p, "pstate");
+    if (ps && !pc->cpus->len) {
+        pc->has_pstate = true;
+        pc->orig_pct = get_u64(ps, "max-perf-pct");
+        pc->lowest_pct = MAX(get_u64(ps, "min-perf-pct"), 1);
+    }
+    if (!pc->rapl->len && !pc->cpus->len && !pc->has_pstate) {
+        error_setg(errp, "the host has no RAPL limit, cpufreq or "
+                   "intel_pstate for qemu-powerd to change");
+        return false;
+    }
+    return true;
+}
+
+PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
+                        PowerHelper *helper, LvPool *pool, Error **errp)
+{
+    PowerCap *pc = g_new0(PowerCap, 1);
+    Error *err = NULL;
+    bool any = false;
+
+    pc->c = *c;
+    pc->nzones = nzones;
+    pc->capped = g_new0(bool, nzones);
+    for (size_t z = 0; z < nzones; z++) {
+        pc->capped[z] = c->zone ? !strcmp(names[z], c->zone) :
+            g_str_has_prefix(names[z], "package-");
+        any |= pc->capped[z];
+    }
+    if (!any) {
+        g_autofree char *all = g_strjoinv(", ", names);
+
+        error_setg(errp, "--power-cap: the host has no zone %s%s%s (its "
+                   "zones: %s)", c->zone ? "'" : "named package-N",
+                   c->zone ? c->zone : "", c->zone ? "'" : "",
+                   nzones ? all : "none");
+        g_free(pc->capped);
+        g_free(pc);
+        return NULL;
+    }
+    pc->helper = helper;
+    pc->pool = pool;
+    pc->rapl = g_array_new(false, true, sizeof(CapRapl));
+    pc->cpus = g_array_new(false, true, sizeof(CapCpu));
+    pc->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                    cap_vm_free);
+    pc->counts = g_hash_table_new(g_str_hash, g_str_equal);
+    pc->actions = g_string_new("");
+    pc->watts = NAN;
+    pc->state = "in-band";
+    if (!helper) {
+        pc->knobs_why = g_strdup("no --helper given");
+    } else if (!read_knobs(pc, &err)) {
+        pc->knobs_why = g_strdup(error_get_pretty(err));
+        error_free(err);
+    } else {
+        pc->knobs = true;
+    }
+    if (pc->knobs) {
+        powerd_log(LOG_NOTICE, "power-cap: %g W on %s, released below %g W; "
+                   "host knobs: %u RAPL limit(s), %s", c->cap_watts,
+                   c->zone ? c->zone : "the packages",
+                   c->cap_watts * c->release, pc->rapl->len,
+                   pc->cpus->len ? "cpufreq" : pc->has_pstate ?
+                   "intel_pstate" : "no frequency limit");
+    } else {
+        powerd_log(LOG_NOTICE, "power-cap: %g W on %s, released below %g W",
+                   c->cap_watts, c->zone ? c->zone : "the packages",
+                   c->cap_watts * c->release);
+        powerd_log(LOG_WARNING, "power-cap: host knobs not used: %s; VMs "
+                   "are throttled alone", pc->knobs_why);
+    }
+    return pc;
+}
+
+static int64_t helper_deadline(void)
+{
+    return g_get_monotonic_time() + HELPER_WAIT_US;
+}
+
+/* Knobs that failed are left alone from then on: the log says why. */
+static void knobs_failed(PowerCap *pc, Error *err)
+{
+    powerd_log(LOG_WARNING, "power-cap: host knobs not used from now on: %s",
+               error_get_pretty(err));
+    g_free(pc->knobs_why);
+    pc->knobs_why = g_strdup(error_get_pretty(err));
+    pc->knobs = false;
+    error_free(err);
+}
+
+static bool set_rapl(PowerCap *pc, CapRapl *r, uint64_t uw, bool enabled,
+                     Error **errp)
+{
+    g_autoptr(QDict) args = qdict_new();
+    g_autoptr(QDict) ret = NULL;
+
+    qdict_put_str(args, "zone", r->zone);
+    qdict_put_str(args, "constraint", "long_term");
+    qdict_put_int(args, "power-limit-uw", uw);
+    qdict_put_bool(args, "enabled", enabled);
+    ret = power_helper_call(pc->helper, "set-host-power-limit", args,
+                            helper_deadline(), errp);
+    return ret != NULL;
+}
+
+/* Set the highest frequency of every CPU that has cpufreq. */
+static bool set_max_khz(PowerCap *pc, uint64_t khz, Error **errp)
+{
+    g_autoptr(QDict) args = qdict_new();
+    g_autoptr(QDict) ret = NULL;
+    QList *cpus = qlist_new();
+
+    for (guint i = 0; i < pc->cpus->len; i++) {
+        qlist_append_int(cpus, g_array_index(pc->cpus, CapCpu, i).cpu);
+    }
+    qdict_put(args, "cpus", cpus);
+    qdict_put_int(args, "max-khz", khz);
+    ret = power_helper_call(pc->helper, "set-host-cpufreq", args,
+                            helper_deadline(), errp);
+    return ret != NULL;
+}
+
+/* Each CPU's own highest frequency back, one call per value. */
+static bool restore_khz(PowerCap *pc, Error **errp)
+{
+    g_autoptr(GHashTable) done = g_hash_table_new(g_int64_hash,
+                                                  g_int64_equal);
+
+    for (guint i = 0; i < pc->cpus->len; i++) {
+        CapCpu *c = &g_array_index(pc->cpus, CapCpu, i);
+        g_autoptr(QDict) args = NULL;
+        g_autoptr(QDict) ret = NULL;
+        QList *cpus;
+
+        if (g_hash_table_contains(done, &c->orig_max_khz)) {
+            continue;
+        }
+        g_hash_table_add(done, &c->orig_max_khz);
+        args = qdict_new();
+        cpus = qlist_new();
+        for (guint j = i; j < pc->cpus->len; j++) {
+            CapCpu *o = &g_array_index(pc->cpus, CapCpu, j);
+
+            if (o->orig_max_khz == c->orig_max_khz) {
+                qlist_append_int(cpus, o->cpu);
+            }
+        }
+        qdict_put(args, "cpus", cpus);
+        qdict_put_int(args, "max-khz", c->orig_max_khz);
+        ret = power_helper_call(pc->helper, "set-host-cpufreq", args,
+                                helper_deadline(), errp);
+        if (!ret) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool set_pct(PowerCap *pc, uint64_t pct, Error **errp)
+{
+    g_autoptr(QDict) args = qdict_new();
+    g_autoptr(QDict) ret = NULL;
+
+    qdict_put_int(args, "max-perf-pct", pct);
+    ret = power_helper_call(pc->helper, "set-host-pstate", args,
+                            helper_deadline(), errp);
+    return ret != NULL;
+}
+
+static bool rapl_any_set(PowerCap *pc)
+{
+    for (guint i = 0; i < pc->rapl->len; i++) {
+        if (g_array_index(pc->rapl, CapRapl, i).set) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The middle of [release, cap]: where the loop aims. */
+static double target_watts(PowerCap *pc)
+{
+    return pc->c.cap_watts * (1 + pc->c.release) / 2;
+}
+
+/*
+ * Host knobs, one step: the RAPL limits to the target, then the highest
+ * frequency down by what the excess asks of the active power.  False
+ * when there is no step left to take.
+ */
+static bool knobs_down(PowerCap *pc, double excess, double active,
+                       const char *why)
+{
+    /* P ~ idle + active x f: the frequency for @excess less of it */
+    double f = MAX(active > 0 ? 1 - excess / active : 0, 1 - FREQ_STEP_MAX);
+    Error *err = NULL;
+
+    if (!pc->knobs) {
+        return false;
+    }
+    if (!rapl_any_set(pc) && pc->rapl->len) {
+        for (guint i = 0; i < pc->rapl->len; i++) {
+            CapRapl *r = &g_array_index(pc->rapl, CapRapl, i);
+            /* the packages share the target as they share the power */
+            uint64_t uw = target_watts(pc) * 1e6 / pc->rapl->len;
+
+            if (r->max_uw) {
+                uw = MIN(uw, r->max_uw);
+            }
+            if (!set_rapl(pc, r, uw, true, &err)) {
+                knobs_failed(pc, err);
+                return false;
+            }
+            r->set = true;
+            r->uw = uw;
+            act(pc, "rapl-limit", r->zone, uw / 1e6, "set RAPL limit of %s "
+                "to %.1f W (was %.1f W%s): %s", r->zone, uw / 1e6,
+                r->orig_uw / 1e6, r->orig_enabled ? "" : ", not enforced",
+                why);
+        }
+        return true;
+    }
+    if (pc->cpus->len) {
+        uint64_t cur = pc->max_khz ? pc->max_khz : pc->orig_khz;
+        uint64_t khz = MAX(pc->lowest_khz, (uint64_t)(cur * f));
+
+        if (cur <= pc->lowest_khz) {
+            return false;
+        }
+        if (!set_max_khz(pc, khz, &err)) {
+            knobs_failed(pc, err);
+            return false;
+        }
+        pc->max_khz = khz;
+        act(pc, "cpufreq-max", "cpus", khz, "set cpufreq max to %" PRIu64
+            " kHz (was %" PRIu64 " kHz): %s", khz, cur, why);
+        return true;
+    }
+    if (pc->has_pstate) {
+        uint64_t cur = pc->pct ? pc->pct : pc->orig_pct;
+        uint64_t pct = MAX(pc->lowest_pct, (uint64_t)(cur * f));
+
+        if (cur <= pc->lowest_pct) {
+            return false;
+        }
+        if (!set_pct(pc, pct, &err)) {
+            knobs_failed(pc, err);
+            return false;
+        }
+        pc->pct = pct;
+        act(pc, "pstate-max", "intel_pstate", pct, "set intel_pstate "
+            "max_perf_pct to %" PRIu64 " (was %" PRIu64 "): %s", pct, cur,
+            why);
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Host knobs back, one step: the frequency up by what the room allows,
+ * to the original; then the RAPL limits.  False when nothing is left.
+ */
+static bool knobs_up(PowerCap *pc, double room, double active,
+                     const char *why, bool all)
+{
+    Error *err = NULL;
+    double f = active > 0 ? 1 + room / active : 1 + FREQ_STEP_MAX;
+
+    if (!pc->knobs) {
+        return false;
+    }
+    f = MIN(f, 1 + FREQ_STEP_MAX);
+    if (pc->max_khz) {
+        uint64_t khz = all ? pc->orig_khz :
+            MIN(pc->orig_khz, (uint64_t)(pc->max_khz * f));
+        bool ok = khz >= pc->orig_khz ? restore_khz(pc, &err) :
+            set_max_khz(pc, khz, &err);
+
+        if (!ok) {
+            knobs_failed(pc, err);
+            return false;
+        }
+        act(pc, khz >= pc->orig_khz ? "restore" : "cpufreq-max", "cpus", khz,
+            "%s cpufreq max to %" PRIu64 " kHz (was %" PRIu64 " kHz): %s",
+            khz >= pc->orig_khz ? "restored" : "raised", khz, pc->max_khz,
+            why);
+        pc->max_khz = khz >= pc->orig_khz ? 0 : khz;
+        return true;
+    }
+    if (pc->pct) {
+        uint64_t pct = all ? pc->orig_pct :
+            MIN(pc->orig_pct, (uint64_t)(pc->pct * f));
+
+        if (!set_pct(pc, pct, &err)) {
+            knobs_failed(pc, err);
+            return false;
+        }
+        act(pc, pct >= pc->orig_pct ? "restore" : "pstate-max",
+            "intel_pstate", pct, "%s intel_pstate max_perf_pct to %" PRIu64
+            " (was %" PRIu64 "): %s", pct >= pc->orig_pct ? "restored" :
+            "raised", pct, pc->pct, why);
+        pc->pct = pct >= pc->orig_pct ? 0 : pct;
+        return true;
+    }
+    if (rapl_any_set(pc)) {
+        for (guint i = 0; i < pc->rapl->len; i++) {
+            CapRapl *r = &g_array_index(pc->rapl, CapRapl, i);
+
+            if (!r->set) {
+                continue;
+            }
+            if (!set_rapl(pc, r, r->orig_uw, r->orig_enabled, &err)) {
+                knobs_failed(pc, err);
+                return false;
+            }
+            r->set = false;
+            act(pc, "restore", r->zone, r->orig_uw / 1e6, "restored RAPL "
+                "limit of %s to %.1f W%s: %s", r->zone, r->orig_uw / 1e6,
+                r->orig_enabled ? "" : ", not enforced", why);
+        }
+        return true;
+    }
+    return false;
+}
+
+static gint by_priority_then_watts(gconstpointer a, gconstpointer b)
+{
+    const CapVm *x = *(CapVm **)a, *y = *(CapVm **)b;
+
+    if (x->conf.priority != y->conf.priority) {
+        return x->conf.priority < y->conf.priority ? -1 : 1;
+    }
+    return x->watts > y->watts ? -1 : x->watts < y->watts;
+}
+
+static double floor_cpus(const CapVm *v)
+{
+    return v->conf.floor * MAX(v->nvcpus, 1);
+}
+
+/* The VMs, in the order they are throttled. */
+static GPtrArray *throttle_order(PowerCap *pc)
+{
+    GPtrArray *a = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, pc->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        if (((CapVm *)v)->seen) {
+            g_ptr_array_add(a, v);
+        }
+    }
+    g_ptr_array_sort(a, by_priority_then_watts);
+    return a;
+}
+
+static bool vm_set(PowerCap *pc, CapVm *v, double quota, const char *why)
+{
+    Error *err = NULL;
+    double was = v->quota;
+
+    if (!v->t) {
+        return false;
+    }
+    if (!throttle_set(v->t, quota, v->nvcpus, &err)) {
+        powerd_log_limited(LOG_WARNING, v->key, "power-cap: cannot throttle "
+                           "VM '%s': %s", v->name, error_get_pretty(err));
+        error_free(err);
+        return false;
+    }
+    v->quota = quota;
+    if (was < 0) {
+        act(pc, "throttle", v->name, quota, "throttle VM '%s' to %.2f CPUs "
+            "(was %.2f, unthrottled; floor %.2f): %s", v->name, quota,
+            v->cpus, floor_cpus(v), why);
+    } else {
+        act(pc, "throttle", v->name, quota, "throttle VM '%s' to %.2f CPUs "
+            "(was %.2f; floor %.2f): %s", v->name, quota, was,
+            floor_cpus(v), why);
+    }
+    return true;
+}
+
+static void vm_release(PowerCap *pc, CapVm *v, const char *why)
+{
+    Error *err = NULL;
+
+    if (v->quota < 0) {
+        return;
+    }
+    if (!throttle_release(v->t, &err)) {
+        powerd_log(LOG_WARNING, "power-cap: cannot release VM '%s': %s",
+                   v->name, error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    act(pc, "release", v->name, NAN, "release VM '%s' (was %.2f CPUs): %s",
+        v->name, v->quota, why);
+    v->quota = -1;
+}
+
+/* W per CPU of @v's work, or of the host's when @v's tells nothing. */
+static double watts_per_cpu(const CapVm *v, double active, double busy)
+{
+    if (v->cpus > CPU_EPSILON && v->watts > 0) {
+        return v->watts / v->cpus;
+    }
+    return busy > CPU_EPSILON ? active / busy : 0;
+}
+
+/* Take @excess watts off the VMs, lowest priority, largest power first. */
+static void vms_down(PowerCap *pc, double excess, double active,
+                     double busy, const char *why)
+{
+    g_autoptr(GPtrArray) order = throttle_order(pc);
+
+    for (guint i = 0; i < order->len && excess > 0; i++) {
+        CapVm *v = g_ptr_array_index(order, i);
+        double wpc = watts_per_cpu(v, active, busy);
+        double limit = v->quota >= 0 ? MIN(v->quota, v->cpus * 1.05) :
+            v->cpus;
+        double cut;
+
+        if (!v->t || wpc <= 0) {
+            continue;
+        }
+        cut = MIN(limit - floor_cpus(v), excess / wpc);
+        if (cut < CPU_EPSILON) {
+            continue;
+        }
+        if (vm_set(pc, v, limit - cut, why)) {
+            excess -= cut * wpc;
+        }
+    }
+}
+
+/*
+ * Give @room watts back to the VMs, highest priority first (the reverse
+ * of throttling); true if any was throttled.
+ */
+static bool vms_up(PowerCap *pc, double room, double active, double busy,
+                   const char *why)
+{
+    g_autoptr(GPtrArray) order = throttle_order(pc);
+    bool any = false;
+
+    for (guint i = order->len; i-- > 0 && room > 0;) {
+        CapVm *v = g_ptr_array_index(order, i);
+        double wpc = watts_per_cpu(v, active, busy);
+        double add, quota;
+
+        if (v->quota < 0) {
+            continue;
+        }
+        any = true;
+        add = wpc > 0 ? room / wpc : v->quota;
+        quota = v->quota + add;
+        /* a VM that leaves its quota unused wants less than it */
+        if (v->cpus < QUOTA_UNUSED * v->quota ||
+            quota >= MAX(v->nvcpus, 1)) {
+            room -= (MAX(v->nvcpus, 1) - v->cpus) * wpc;
+            vm_release(pc, v, why);
+        } else if (add >= CPU_EPSILON && vm_set(pc, v, quota, why)) {
+            room -= add * wpc;
+        }
+    }
+    return any;
+}
+
+static void release_all(PowerCap *pc, const char *why)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, pc->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        vm_release(pc, v, why);
+    }
+    while (knobs_up(pc, INFINITY, 0, why, true)) {
+        /* until every knob is back */
+    }
+}
+
+/* Find the VMs of this interval; forget those gone (put back). */
+static void update_vms(PowerCap *pc, Report *r, GPtrArray *vms,
+                       double busy_cpus)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_iter_init(&it, pc->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        ((CapVm *)v)->seen = false;
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        Vm *vm = g_ptr_array_index(vms, i);
+        CapVm *cv = g_hash_table_lookup(pc->vms, vm->key);
+        PowerCapVmConf *conf;
+        Error *err = NULL;
+
+        if (vm->status != VM_OK) {
+            if (cv) {
+                cv->seen = false;       /* kept, not acted on */
+            }
+            continue;
+        }
+        if (!cv) {
+            cv = g_new0(CapVm, 1);
+            cv->key = g_strdup(vm->key);
+            cv->name = g_strdup(vm->name ? vm->name : vm->key);
+            cv->quota = -1;
+            if (vm->libvirt) {
+                cv->t = throttle_libvirt(pc->pool, vm->uuid);
+            } else {
+                cv->t = throttle_cgroup(qatomic_read(&vm->pid), &err);
+            }
+            if (!cv->t) {
+                cv->no_throttle = g_strdup(error_get_pretty(err));
+                powerd_log(LOG_WARNING, "power-cap: VM '%s' cannot be "
+                           "throttled: %s", cv->name, cv->no_throttle);
+                error_free(err);
+            }
+            g_hash_table_insert(pc->vms, cv->key, cv);
+        }
+        conf = g_hash_table_lookup(pc->c.vms, cv->name);
+        cv->conf = conf ? *conf : pc->c.vm_default;
+        cv->seen = true;
+        cv->nvcpus = vm->prev.nvcpus;
+        cv->cpus = vm->share * busy_cpus;
+        cv->watts = 0;
+        for (size_t z = 0; z < pc->nzones; z++) {
+            if (pc->capped[z]) {
+                cv->watts += vm->watts[z];
+            }
+        }
+    }
+    /* a VM gone from discovery: its QEMU is gone too, or not ours */
+    g_hash_table_iter_init(&it, pc->vms);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        CapVm *cv = v;
+        bool present = false;
+
+        for (guint i = 0; i < vms->len && !present; i++) {
+            present = !strcmp(((Vm *)g_ptr_array_index(vms, i))->key,
+                              cv->key);
+        }
+        if (!present) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
+}
+
+static void render(PowerCap *pc)
+{
+    GString *o = g_string_new("{\"zone\": ");
+    g_autoptr(GPtrArray) order = throttle_order(pc);
+    GString *m = g_string_new("");
+
+    json_append_string(o, pc->c.zone ? pc->c.zone : "host");
+    g_string_append(o, ", \"cap-watts\": ");
+    json_append_number(o, pc->c.cap_watts);
+    g_string_append(o, ", \"release-watts\": ");
+    json_append_number(o, pc->c.cap_watts * pc->c.release);
+    g_string_append(o, ", \"watts\": ");
+    if (isfinite(pc->watts)) {
+        json_append_number(o, pc->watts);
+    } else {
+        g_string_append(o, "null");
+    }
+    g_string_append(o, ", \"state\": ");
+    json_append_string(o, pc->state);
+    g_string_append_printf(o, ", \"host-knobs\": {\"available\": %s",
+                           pc->knobs ? "true" : "false");
+    if (!pc->knobs) {
+        g_string_append(o, ", \"reason\": ");
+        json_append_string(o, pc->knobs_why);
+    }
+    g_string_append(o, ", \"rapl-limit-watts\": ");
+    if (rapl_any_set(pc)) {
+        double w = 0;
+
+        for (guint i = 0; i < pc->rapl->len; i++) {
+            w += g_array_index(pc->rapl, CapRapl, i).uw / 1e6;
+        }
+        json_append_number(o, w);
+    } else {
+        g_string_append(o, "null");
+    }
+    g_string_append(o, ", \"max-khz\": ");
+    if (pc->max_khz) {
+        json_append_number(o, pc->max_khz);
+    } else {
+        g_string_append(o, "null");
+    }
+    g_string_append(o, "}, \"vms\": [");
+    for (guint i = 0; i < order->len; i++) {
+        CapVm *v = g_ptr_array_index(order, i);
+
+        g_string_append(o, i ? ", {\"name\": " : "{\"name\": ");
+        json_append_string(o, v->name);
+        g_string_append_printf(o, ", \"priority\": %d, \"floor-cpus\": ",
+                               v->conf.priority);
+        json_append_number(o, floor_cpus(v));
+        g_string_append(o, ", \"cpus\": ");
+        json_append_number(o, v->cpus);
+        g_string_append(o, ", \"quota-cpus\": ");
+        if (v->quota >= 0) {
+            json_append_number(o, v->quota);
+        } else {
+            g_string_append(o, "null");
+        }
+        if (v->no_throttle) {
+            g_string_append(o, ", \"not-throttled\": ");
+            json_append_string(o, v->no_throttle);
+        }
+        g_string_append_c(o, '}');
+    }
+    g_string_append_printf(o, "], \"actions\": [%s]}", pc->actions->str);
+
+    report_metric_head(m, "qemu_power_cap_watts", "gauge",
+                       "The power cap qemu-powerd holds the zone under.");
+    g_string_append(m, "qemu_power_cap_watts{zone=");
+    report_label(m, pc->c.zone ? pc->c.zone : "host");
+    g_string_append(m, "} ");
+    json_append_number(m, pc->c.cap_watts);
+    g_string_append(m, "\n");
+    report_metric_head(m, "qemu_power_cap_vm_quota_cpus", "gauge",
+                       "The CPUs a VM is throttled to (only those "
+                       "throttled).");
+    for (guint i = 0; i < order->len; i++) {
+        CapVm *v = g_ptr_array_index(order, i);
+
+        if (v->quota < 0) {
+            continue;
+        }
+        g_string_append(m, "qemu_power_cap_vm_quota_cpus{name=");
+        report_label(m, v->name);
+        g_string_append(m, "} ");
+        json_append_number(m, v->quota);
+        g_string_append(m, "\n");
+    }
+    report_metric_head(m, "qemu_power_cap_actions_total", "counter",
+                       "The power cap's actions since qemu-powerd started.");
+    for (size_t i = 0; i < ARRAY_SIZE(action_names); i++) {
+        g_string_append_printf(m, "qemu_power_cap_actions_total{action=\"%s\"}"
+                               " %u\n", action_names[i],
+                               GPOINTER_TO_UINT(g_hash_table_lookup(
+                                   pc->counts, action_names[i])));
+    }
+    g_free(pc->json);
+    g_free(pc->metrics);
+    pc->json = g_string_free(o, false);
+    pc->metrics = g_string_free(m, false);
+}
+
+void power_cap_interval(PowerCap *pc, Report *r, GPtrArray *vms,
+                        double busy_cpus)
+{
+    double p = 0, active = 0;
+    double cap = pc->c.cap_watts, low = cap * pc->c.release;
+    g_autofree char *why = NULL;
+
+    g_string_truncate(pc->actions, 0);
+    for (size_t z = 0; z < pc->nzones; z++) {
+        if (pc->capped[z]) {
+            p += r->zones[z].watts;
+            active += r->zones[z].active_watts;
+        }
+    }
+    if (pc->missing_since) {
+        powerd_log(LOG_NOTICE, "power-cap: readings back after %.1f s",
+                   (g_get_monotonic_time() - pc->missing_since) / 1e6);
+    }
+    pc->missing_since = 0;
+    pc->released_missing = false;
+    pc->watts = p;
+    update_vms(pc, r, vms, busy_cpus);
+    if (p > cap) {
+        pc->state = "over";
+        why = g_strdup_printf("%s at %.1f W > cap %.1f W",
+                              pc->c.zone ? pc->c.zone : "host", p, cap);
+        if (!knobs_down(pc, p - target_watts(pc), active, why)) {
+            vms_down(pc, GAIN * (p - target_watts(pc)), active, busy_cpus,
+                     why);
+        }
+    } else if (p < low) {
+        pc->state = "under";
+        why = g_strdup_printf("%s at %.1f W < %.1f W",
+                              pc->c.zone ? pc->c.zone : "host", p, low);
+        if (!vms_up(pc, GAIN * (target_watts(pc) - p), active, busy_cpus,
+                    why)) {
+            knobs_up(pc, target_watts(pc) - p, active, why, false);
+        }
+    } else {
+        pc->state = "in-band";
+    }
+    render(pc);
+    r->power_cap_json = pc->json;
+    r->power_cap_metrics = pc->metrics;
+}
+
+void power_cap_missing(PowerCap *pc, const char *why)
+{
+    int64_t now = g_get_monotonic_time();
+
+    g_string_truncate(pc->actions, 0);
+    pc->watts = NAN;
+    pc->state = "holding";
+    if (!pc->missing_since) {
+        pc->missing_since = now;
+        act(pc, "hold", "all", pc->c.hold_s, "readings missing (%s): "
+            "holding every limit for %g s", why, pc->c.hold_s);
+    } else if (!pc->released_missing &&
+               now - pc->missing_since >= pc->c.hold_s * G_USEC_PER_SEC) {
+        g_autofree char *r = g_strdup_printf(
+            "readings missing for %.1f s: releasing everything",
+            (now - pc->missing_since) / 1e6);
+
+        powerd_log(LOG_WARNING, "power-cap: %s", r);
+        release_all(pc, r);
+        pc->released_missing = true;
+    }
+    render(pc);
+}
+
+void power_cap_stop(PowerCap *pc)
+{
+    if (!pc) {
+        return;
+    }
+    release_all(pc, "qemu-powerd stops");
+    g_hash_table_destroy(pc->vms);      /* nothing is left to put back */
+    throttle_flush(2 * G_USEC_PER_SEC);
+    for (guint i = 0; i < pc->rapl->len; i++) {
+        g_free(g_array_index(pc->rapl, CapRapl, i).zone);
+    }
+    g_array_free(pc->rapl, true);
+    g_array_free(pc->cpus, true);
+    g_hash_table_destroy(pc->counts);
+    g_string_free(pc->actions, true);
+    g_free(pc->knobs_why);
+    g_free(pc->capped);
+    g_free(pc->json);
+    g_free(pc->metrics);
+    g_free(pc);
+}
