@@ -138,20 +138,15 @@ static QObject *call(PowerHelper *h, const char *cmd, QDict *args,
     return qobject_ref(ret);
 }
 
-QDict *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
-                         int64_t deadline, Error **errp)
+QObject *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
+                           int64_t deadline, Error **errp)
 {
     QObject *ret = call(h, cmd, args, deadline, errp);
-    QDict *d = qobject_to(QDict, ret);
 
-    if (ret && !d) {
-        qobject_unref(ret);
-        error_setg(errp, "%s did not return an object", cmd);
-    }
-    if (!d) {
+    if (!ret) {
         error_prepend(errp, "qemu-power-helper at '%s': ", h->path);
     }
-    return d;
+    return ret;
 }
 
 /* The zones of a PowerHostEnergy; false if it is not one. */

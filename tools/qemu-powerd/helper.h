@@ -25,13 +25,13 @@ bool power_helper_energy(PowerHelper *h, int64_t deadline, GPtrArray **names,
                          GArray **uj, Error **errp);
 
 /*
- * The "return" object of the helper's @cmd with @args (NULL: none), as
+ * The "return" value of the helper's @cmd with @args (NULL: none), as
  * docs/power-helper.rst describes them, waiting until @deadline at most;
  * NULL with @errp set when the helper refuses, fails or is not there.
  * The connection says keep=false: what its requests changed, the helper
  * puts back when qemu-powerd disconnects or dies.
  */
-QDict *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
-                         int64_t deadline, Error **errp);
+QObject *power_helper_call(PowerHelper *h, const char *cmd, QDict *args,
+                           int64_t deadline, Error **errp);
 
 #endif

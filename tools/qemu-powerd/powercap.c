@@ -81,6 +81,7 @@ struct PowerCap {
     GHashTable *vms;            /* key -> CapVm */
     /* this interval */
     double watts;               /* NAN: missing */
+    double knob_p;              /* power at the last knob step, or NAN */
     const char *state;
     GString *actions;           /* JSON objects, comma-separated */
     int64_t missing_since;      /* monotonic us, 0: readings there */
@@ -148,18 +149,28 @@ static uint64_t get_u64(QDict *d, const char *key)
     return v;
 }
 
+static int64_t helper_deadline(void)
+{
+    return g_get_monotonic_time() + HELPER_WAIT_US;
+}
+
 /* What the host offers, from query-host-power-policy. */
 static bool read_knobs(PowerCap *pc, Error **errp)
 {
-    g_autoptr(QDict) p = power_helper_call(pc->helper,
-                                           "query-host-power-policy", NULL,
-                                           g_get_monotonic_time() +
-                                           HELPER_WAIT_US, errp);
+    g_autoptr(QDict) p = NULL;
+    QObject *ret = power_helper_call(pc->helper, "query-host-power-policy",
+                                     NULL, helper_deadline(), errp);
     QList *l;
     const QListEntry *e;
     QDict *ps;
 
+    if (!ret) {
+        return false;
+    }
+    p = qobject_to(QDict, ret);
     if (!p) {
+        qobject_unref(ret);
+        error_setg(errp, "query-host-power-policy did not return an object");
         return false;
     }
     if (g_strcmp0(qdict_get_try_str(p, "policy"), "allow")) {
@@ -259,6 +270,7 @@ PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
     pc->counts = g_hash_table_new(g_str_hash, g_str_equal);
     pc->actions = g_string_new("");
     pc->watts = NAN;
+    pc->knob_p = NAN;
     pc->state = "in-band";
     if (!helper) {
         pc->knobs_why = g_strdup("no --helper given");
@@ -285,11 +297,6 @@ PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
     return pc;
 }
 
-static int64_t helper_deadline(void)
-{
-    return g_get_monotonic_time() + HELPER_WAIT_US;
-}
-
 /* Knobs that failed are left alone from then on: the log says why. */
 static void knobs_failed(PowerCap *pc, Error *err)
 {
@@ -305,7 +312,8 @@ static bool set_rapl(PowerCap *pc, CapRapl *r, uint64_t uw, bool enabled,
                      Error **errp)
 {
     g_autoptr(QDict) args = qdict_new();
-    g_autoptr(QDict) ret = NULL;
+    QObject *ret;
+    bool ok;
 
     qdict_put_str(args, "zone", r->zone);
     qdict_put_str(args, "constraint", "long_term");
@@ -313,15 +321,18 @@ static bool set_rapl(PowerCap *pc, CapRapl *r, uint64_t uw, bool enabled,
     qdict_put_bool(args, "enabled", enabled);
     ret = power_helper_call(pc->helper, "set-host-power-limit", args,
                             helper_deadline(), errp);
-    return ret != NULL;
+    ok = ret != NULL;
+    qobject_unref(ret);
+    return ok;
 }
 
 /* Set the highest frequency of every CPU that has cpufreq. */
 static bool set_max_khz(PowerCap *pc, uint64_t khz, Error **errp)
 {
     g_autoptr(QDict) args = qdict_new();
-    g_autoptr(QDict) ret = NULL;
+    QObject *ret;
     QList *cpus = qlist_new();
+    bool ok;
 
     for (guint i = 0; i < pc->cpus->len; i++) {
         qlist_append_int(cpus, g_array_index(pc->cpus, CapCpu, i).cpu);
@@ -330,7 +341,9 @@ static bool set_max_khz(PowerCap *pc, uint64_t khz, Error **errp)
     qdict_put_int(args, "max-khz", khz);
     ret = power_helper_call(pc->helper, "set-host-cpufreq", args,
                             helper_deadline(), errp);
-    return ret != NULL;
+    ok = ret != NULL;
+    qobject_unref(ret);
+    return ok;
 }
 
 /* Each CPU's own highest frequency back, one call per value. */
@@ -342,7 +355,7 @@ static bool restore_khz(PowerCap *pc, Error **errp)
     for (guint i = 0; i < pc->cpus->len; i++) {
         CapCpu *c = &g_array_index(pc->cpus, CapCpu, i);
         g_autoptr(QDict) args = NULL;
-        g_autoptr(QDict) ret = NULL;
+        QObject *ret;
         QList *cpus;
 
         if (g_hash_table_contains(done, &c->orig_max_khz)) {
@@ -365,6 +378,7 @@ static bool restore_khz(PowerCap *pc, Error **errp)
         if (!ret) {
             return false;
         }
+        qobject_unref(ret);
     }
     return true;
 }
@@ -372,12 +386,15 @@ static bool restore_khz(PowerCap *pc, Error **errp)
 static bool set_pct(PowerCap *pc, uint64_t pct, Error **errp)
 {
     g_autoptr(QDict) args = qdict_new();
-    g_autoptr(QDict) ret = NULL;
+    QObject *ret;
+    bool ok;
 
     qdict_put_int(args, "max-perf-pct", pct);
     ret = power_helper_call(pc->helper, "set-host-pstate", args,
                             helper_deadline(), errp);
-    return ret != NULL;
+    ok = ret != NULL;
+    qobject_unref(ret);
+    return ok;
 }
 
 static bool rapl_any_set(PowerCap *pc)
@@ -469,68 +486,109 @@ static bool knobs_down(PowerCap *pc, double excess, double active,
     return false;
 }
 
+static void restore_failed(PowerCap *pc, const char *what, Error *err)
+{
+    powerd_log(LOG_ERR, "power-cap: cannot put back %s: %s (qemu-power-"
+               "helper puts it back when qemu-powerd disconnects)", what,
+               error_get_pretty(err));
+    error_free(err);
+}
+
+/* Every RAPL limit that is ours back to what it was. */
+static void restore_rapl(PowerCap *pc, const char *why)
+{
+    for (guint i = 0; i < pc->rapl->len; i++) {
+        CapRapl *r = &g_array_index(pc->rapl, CapRapl, i);
+        Error *err = NULL;
+
+        if (!r->set) {
+            continue;
+        }
+        r->set = false;
+        if (!set_rapl(pc, r, r->orig_uw, r->orig_enabled, &err)) {
+            restore_failed(pc, r->zone, err);
+            continue;
+        }
+        act(pc, "restore", r->zone, r->orig_uw / 1e6, "restored RAPL limit "
+            "of %s to %.1f W%s: %s", r->zone, r->orig_uw / 1e6,
+            r->orig_enabled ? "" : ", not enforced", why);
+    }
+}
+
+/*
+ * Every host knob that is ours back at once, even after the helper
+ * failed once: readings gone for too long, or qemu-powerd stopping.
+ */
+static void restore_knobs(PowerCap *pc, const char *why)
+{
+    Error *err = NULL;
+
+    if (pc->max_khz) {
+        pc->max_khz = 0;
+        if (restore_khz(pc, &err)) {
+            act(pc, "restore", "cpus", pc->orig_khz, "restored cpufreq max "
+                "to %" PRIu64 " kHz: %s", pc->orig_khz, why);
+        } else {
+            restore_failed(pc, "the cpufreq maximum", err);
+        }
+    }
+    if (pc->pct) {
+        pc->pct = 0;
+        if (set_pct(pc, pc->orig_pct, &err)) {
+            act(pc, "restore", "intel_pstate", pc->orig_pct, "restored "
+                "intel_pstate max_perf_pct to %" PRIu64 ": %s",
+                pc->orig_pct, why);
+        } else {
+            restore_failed(pc, "intel_pstate's max_perf_pct", err);
+        }
+    }
+    restore_rapl(pc, why);
+}
+
 /*
  * Host knobs back, one step: the frequency up by what the room allows,
  * to the original; then the RAPL limits.  False when nothing is left.
  */
 static bool knobs_up(PowerCap *pc, double room, double active,
-                     const char *why, bool all)
+                     const char *why)
 {
     Error *err = NULL;
-    double f = active > 0 ? 1 + room / active : 1 + FREQ_STEP_MAX;
+    double f = MIN(active > 0 ? 1 + room / active : INFINITY,
+                   1 + FREQ_STEP_MAX);
 
     if (!pc->knobs) {
         return false;
     }
-    f = MIN(f, 1 + FREQ_STEP_MAX);
     if (pc->max_khz) {
-        uint64_t khz = all ? pc->orig_khz :
-            MIN(pc->orig_khz, (uint64_t)(pc->max_khz * f));
-        bool ok = khz >= pc->orig_khz ? restore_khz(pc, &err) :
-            set_max_khz(pc, khz, &err);
+        uint64_t khz = MIN(pc->orig_khz, (uint64_t)(pc->max_khz * f));
+        bool back = khz >= pc->orig_khz;
 
-        if (!ok) {
+        if (!(back ? restore_khz(pc, &err) : set_max_khz(pc, khz, &err))) {
             knobs_failed(pc, err);
             return false;
         }
-        act(pc, khz >= pc->orig_khz ? "restore" : "cpufreq-max", "cpus", khz,
-            "%s cpufreq max to %" PRIu64 " kHz (was %" PRIu64 " kHz): %s",
-            khz >= pc->orig_khz ? "restored" : "raised", khz, pc->max_khz,
-            why);
-        pc->max_khz = khz >= pc->orig_khz ? 0 : khz;
+        act(pc, back ? "restore" : "cpufreq-max", "cpus", khz, "%s cpufreq "
+            "max to %" PRIu64 " kHz (was %" PRIu64 " kHz): %s",
+            back ? "restored" : "raised", khz, pc->max_khz, why);
+        pc->max_khz = back ? 0 : khz;
         return true;
     }
     if (pc->pct) {
-        uint64_t pct = all ? pc->orig_pct :
-            MIN(pc->orig_pct, (uint64_t)(pc->pct * f));
+        uint64_t pct = MIN(pc->orig_pct, (uint64_t)(pc->pct * f));
+        bool back = pct >= pc->orig_pct;
 
         if (!set_pct(pc, pct, &err)) {
             knobs_failed(pc, err);
             return false;
         }
-        act(pc, pct >= pc->orig_pct ? "restore" : "pstate-max",
-            "intel_pstate", pct, "%s intel_pstate max_perf_pct to %" PRIu64
-            " (was %" PRIu64 "): %s", pct >= pc->orig_pct ? "restored" :
-            "raised", pct, pc->pct, why);
-        pc->pct = pct >= pc->orig_pct ? 0 : pct;
+        act(pc, back ? "restore" : "pstate-max", "intel_pstate", pct,
+            "%s intel_pstate max_perf_pct to %" PRIu64 " (was %" PRIu64
+            "): %s", back ? "restored" : "raised", pct, pc->pct, why);
+        pc->pct = back ? 0 : pct;
         return true;
     }
     if (rapl_any_set(pc)) {
-        for (guint i = 0; i < pc->rapl->len; i++) {
-            CapRapl *r = &g_array_index(pc->rapl, CapRapl, i);
-
-            if (!r->set) {
-                continue;
-            }
-            if (!set_rapl(pc, r, r->orig_uw, r->orig_enabled, &err)) {
-                knobs_failed(pc, err);
-                return false;
-            }
-            r->set = false;
-            act(pc, "restore", r->zone, r->orig_uw / 1e6, "restored RAPL "
-                "limit of %s to %.1f W%s: %s", r->zone, r->orig_uw / 1e6,
-                r->orig_enabled ? "" : ", not enforced", why);
-        }
+        restore_rapl(pc, why);
         return true;
     }
     return false;
@@ -622,29 +680,54 @@ static double watts_per_cpu(const CapVm *v, double active, double busy)
     return busy > CPU_EPSILON ? active / busy : 0;
 }
 
-/* Take @excess watts off the VMs, lowest priority, largest power first. */
+/*
+ * Take @excess watts off the VMs, lowest priority first.  The VMs of one
+ * priority give in proportion to their power (the largest gives most),
+ * all at once: a VM throttled alone leaves its CPU to the others of its
+ * group, which would take it and put the power back.
+ */
 static void vms_down(PowerCap *pc, double excess, double active,
                      double busy, const char *why)
 {
     g_autoptr(GPtrArray) order = throttle_order(pc);
+    guint i = 0;
 
-    for (guint i = 0; i < order->len && excess > 0; i++) {
-        CapVm *v = g_ptr_array_index(order, i);
-        double wpc = watts_per_cpu(v, active, busy);
-        double limit = v->quota >= 0 ? MIN(v->quota, v->cpus * 1.05) :
-            v->cpus;
-        double cut;
+    while (i < order->len && excess > 0) {
+        int prio = ((CapVm *)g_ptr_array_index(order, i))->conf.priority;
+        guint end = i;
+        double group_w = 0, taken = 0;
 
-        if (!v->t || wpc <= 0) {
-            continue;
+        while (end < order->len &&
+               ((CapVm *)g_ptr_array_index(order, end))->conf.priority ==
+               prio) {
+            CapVm *v = g_ptr_array_index(order, end++);
+
+            if (v->t) {
+                group_w += MAX(v->watts, 0);
+            }
         }
-        cut = MIN(limit - floor_cpus(v), excess / wpc);
-        if (cut < CPU_EPSILON) {
-            continue;
+        for (; i < end; i++) {
+            CapVm *v = g_ptr_array_index(order, i);
+            double wpc = watts_per_cpu(v, active, busy);
+            double limit = v->quota >= 0 ? MIN(v->quota, v->cpus * 1.05) :
+                v->cpus;
+            double part = group_w > 0 ? excess * MAX(v->watts, 0) / group_w :
+                0;
+            double cut;
+
+            if (!v->t || wpc <= 0) {
+                continue;
+            }
+            cut = MIN(limit - floor_cpus(v), part / wpc);
+            if (cut >= CPU_EPSILON && vm_set(pc, v, limit - cut, why)) {
+                taken += cut * wpc;
+            }
         }
-        if (vm_set(pc, v, limit - cut, why)) {
-            excess -= cut * wpc;
-        }
+        /*
+         * what this group could not give (VMs at their floor), the next
+         * one does; the rest of this group gives more next interval
+         */
+        excess -= taken;
     }
 }
 
@@ -690,9 +773,7 @@ static void release_all(PowerCap *pc, const char *why)
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         vm_release(pc, v, why);
     }
-    while (knobs_up(pc, INFINITY, 0, why, true)) {
-        /* until every knob is back */
-    }
+    restore_knobs(pc, why);
 }
 
 /* Find the VMs of this interval; forget those gone (put back). */
@@ -873,6 +954,7 @@ void power_cap_interval(PowerCap *pc, Report *r, GPtrArray *vms,
     double p = 0, active = 0;
     double cap = pc->c.cap_watts, low = cap * pc->c.release;
     g_autofree char *why = NULL;
+    bool stepped, weak;
 
     g_string_truncate(pc->actions, 0);
     for (size_t z = 0; z < pc->nzones; z++) {
@@ -893,19 +975,30 @@ void power_cap_interval(PowerCap *pc, Report *r, GPtrArray *vms,
         pc->state = "over";
         why = g_strdup_printf("%s at %.1f W > cap %.1f W",
                               pc->c.zone ? pc->c.zone : "host", p, cap);
-        if (!knobs_down(pc, p - target_watts(pc), active, why)) {
+        stepped = knobs_down(pc, p - target_watts(pc), active, why);
+        /*
+         * a knob step that did not bring power down by a fifth of what
+         * it should (the host is at the least its knobs give): the VMs
+         * too, without waiting for every knob to run out
+         */
+        weak = isfinite(pc->knob_p) &&
+            pc->knob_p - p < 0.2 * (pc->knob_p - target_watts(pc));
+        if (!stepped || weak) {
             vms_down(pc, GAIN * (p - target_watts(pc)), active, busy_cpus,
                      why);
         }
+        pc->knob_p = stepped ? p : NAN;
     } else if (p < low) {
+        pc->knob_p = NAN;
         pc->state = "under";
         why = g_strdup_printf("%s at %.1f W < %.1f W",
                               pc->c.zone ? pc->c.zone : "host", p, low);
         if (!vms_up(pc, GAIN * (target_watts(pc) - p), active, busy_cpus,
                     why)) {
-            knobs_up(pc, target_watts(pc) - p, active, why, false);
+            knobs_up(pc, target_watts(pc) - p, active, why);
         }
     } else {
+        pc->knob_p = NAN;
         pc->state = "in-band";
     }
     render(pc);
