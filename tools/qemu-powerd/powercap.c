@@ -646,9 +646,9 @@ static bool vm_set(PowerCap *pc, CapVm *v, double quota, const char *why)
             "(was %.2f, unthrottled; floor %.2f): %s", v->name, quota,
             v->cpus, floor_cpus(v), why);
     } else {
-        act(pc, "throttle", v->name, quota, "throttle VM '%s' to %.2f CPUs "
-            "(was %.2f; floor %.2f): %s", v->name, quota, was,
-            floor_cpus(v), why);
+        act(pc, "throttle", v->name, quota, "%s VM '%s' to %.2f CPUs "
+            "(was %.2f; floor %.2f): %s", quota > was ? "raise" : "throttle",
+            v->name, quota, was, floor_cpus(v), why);
     }
     return true;
 }
