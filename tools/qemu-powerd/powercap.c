@@ -62,6 +62,21 @@ typedef struct CapCpu {
     uint64_t lowest_khz;        /* max(cpuinfo min, policy min) */
 } CapCpu;
 
+/*
+ * The CPUs' highest frequency: cpufreq's max-khz of every CPU, or where
+ * there is no cpufreq, intel_pstate's max_perf_pct.
+ */
+typedef struct FreqKnob {
+    const char *action;         /* NULL: no such knob */
+    const char *target;
+    const char *what;
+    const char *unit;
+    uint64_t orig, lowest;
+    uint64_t cur;               /* ours; 0: untouched */
+    bool (*set)(PowerCap *pc, uint64_t v, Error **errp);
+    bool (*restore)(PowerCap *pc, Error **errp);
+} FreqKnob;
+
 struct PowerCap {
     PowerCapConfig c;
     size_t nzones;
@@ -73,10 +88,7 @@ struct PowerCap {
     char *knobs_why;            /* why not */
     GArray *rapl;               /* CapRapl */
     GArray *cpus;               /* CapCpu */
-    uint64_t max_khz;           /* ours; 0: untouched */
-    uint64_t orig_khz, lowest_khz;
-    bool has_pstate;
-    uint64_t orig_pct, lowest_pct, pct;  /* pct 0: untouched */
+    FreqKnob freq;              /* cpufreq, or intel_pstate, or none */
     /* VMs */
     GHashTable *vms;            /* key -> CapVm */
     /* this interval */
@@ -154,6 +166,115 @@ static int64_t helper_deadline(void)
     return g_get_monotonic_time() + HELPER_WAIT_US;
 }
 
+/* Knobs that failed are left alone from then on: the log says why. */
+static void knobs_failed(PowerCap *pc, Error *err)
+{
+    powerd_log(LOG_WARNING, "power-cap: host knobs not used from now on: %s",
+               error_get_pretty(err));
+    g_free(pc->knobs_why);
+    pc->knobs_why = g_strdup(error_get_pretty(err));
+    pc->knobs = false;
+    error_free(err);
+}
+
+/* The helper's @cmd with @args (taken): whether it was done. */
+static bool ask(PowerCap *pc, const char *cmd, QDict *args, Error **errp)
+{
+    QObject *ret = power_helper_call(pc->helper, cmd, args,
+                                     helper_deadline(), errp);
+    bool ok = ret != NULL;
+
+    qobject_unref(args);
+    qobject_unref(ret);
+    return ok;
+}
+
+/* The highest frequency of @cpus (taken), in kHz. */
+static bool cpufreq_max(PowerCap *pc, QList *cpus, uint64_t khz,
+                        Error **errp)
+{
+    QDict *args = qdict_new();
+
+    qdict_put(args, "cpus", cpus);
+    qdict_put_int(args, "max-khz", khz);
+    return ask(pc, "set-host-cpufreq", args, errp);
+}
+
+static bool set_rapl(PowerCap *pc, CapRapl *r, uint64_t uw, bool enabled,
+                     Error **errp)
+{
+    QDict *args = qdict_new();
+
+    qdict_put_str(args, "zone", r->zone);
+    qdict_put_str(args, "constraint", "long_term");
+    qdict_put_int(args, "power-limit-uw", uw);
+    qdict_put_bool(args, "enabled", enabled);
+    return ask(pc, "set-host-power-limit", args, errp);
+}
+
+/* Set the highest frequency of every CPU that has cpufreq. */
+static bool set_max_khz(PowerCap *pc, uint64_t khz, Error **errp)
+{
+    QList *cpus = qlist_new();
+
+    for (guint i = 0; i < pc->cpus->len; i++) {
+        qlist_append_int(cpus, g_array_index(pc->cpus, CapCpu, i).cpu);
+    }
+    return cpufreq_max(pc, cpus, khz, errp);
+}
+
+/* Each CPU's own highest frequency back, one call per value. */
+static bool restore_khz(PowerCap *pc, Error **errp)
+{
+    g_autoptr(GHashTable) done = g_hash_table_new(g_int64_hash,
+                                                  g_int64_equal);
+
+    for (guint i = 0; i < pc->cpus->len; i++) {
+        CapCpu *c = &g_array_index(pc->cpus, CapCpu, i);
+        QList *cpus;
+
+        if (g_hash_table_contains(done, &c->orig_max_khz)) {
+            continue;
+        }
+        g_hash_table_add(done, &c->orig_max_khz);
+        cpus = qlist_new();
+        for (guint j = i; j < pc->cpus->len; j++) {
+            CapCpu *o = &g_array_index(pc->cpus, CapCpu, j);
+
+            if (o->orig_max_khz == c->orig_max_khz) {
+                qlist_append_int(cpus, o->cpu);
+            }
+        }
+        if (!cpufreq_max(pc, cpus, c->orig_max_khz, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool set_pct(PowerCap *pc, uint64_t pct, Error **errp)
+{
+    QDict *args = qdict_new();
+
+    qdict_put_int(args, "max-perf-pct", pct);
+    return ask(pc, "set-host-pstate", args, errp);
+}
+
+static bool restore_pct(PowerCap *pc, Error **errp)
+{
+    return set_pct(pc, pc->freq.orig, errp);
+}
+
+static bool rapl_any_set(PowerCap *pc)
+{
+    for (guint i = 0; i < pc->rapl->len; i++) {
+        if (g_array_index(pc->rapl, CapRapl, i).set) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* What the host offers, from query-host-power-policy. */
 static bool read_knobs(PowerCap *pc, Error **errp)
 {
@@ -204,8 +325,6 @@ static bool read_knobs(PowerCap *pc, Error **errp)
         }
     }
     l = qdict_get_qlist(p, "cpus");
-    pc->orig_khz = 0;
-    pc->lowest_khz = 0;
     QLIST_FOREACH_ENTRY(l, e) {
         QDict *cd = qobject_to(QDict, qlist_entry_obj(e));
         CapCpu c;
@@ -218,16 +337,27 @@ static bool read_knobs(PowerCap *pc, Error **errp)
         c.lowest_khz = MAX(get_u64(cd, "cpuinfo-min-khz"),
                            get_u64(cd, "min-khz"));
         g_array_append_val(pc->cpus, c);
-        pc->orig_khz = MAX(pc->orig_khz, c.orig_max_khz);
-        pc->lowest_khz = MAX(pc->lowest_khz, c.lowest_khz);
+        pc->freq.orig = MAX(pc->freq.orig, c.orig_max_khz);
+        pc->freq.lowest = MAX(pc->freq.lowest, c.lowest_khz);
     }
     ps = qdict_get_qdict(p, "pstate");
-    if (ps && !pc->cpus->len) {
-        pc->has_pstate = true;
-        pc->orig_pct = get_u64(ps, "max-perf-pct");
-        pc->lowest_pct = MAX(get_u64(ps, "min-perf-pct"), 1);
+    if (pc->cpus->len) {
+        pc->freq.action = "cpufreq-max";
+        pc->freq.target = "cpus";
+        pc->freq.what = "cpufreq max";
+        pc->freq.unit = " kHz";
+        pc->freq.set = set_max_khz;
+        pc->freq.restore = restore_khz;
+    } else if (ps) {
+        pc->freq = (FreqKnob) {
+            .action = "pstate-max", .target = "intel_pstate",
+            .what = "intel_pstate max_perf_pct", .unit = " %",
+            .orig = get_u64(ps, "max-perf-pct"),
+            .lowest = MAX(get_u64(ps, "min-perf-pct"), 1),
+            .set = set_pct, .restore = restore_pct,
+        };
     }
-    if (!pc->rapl->len && !pc->cpus->len && !pc->has_pstate) {
+    if (!pc->rapl->len && !pc->freq.action) {
         error_setg(errp, "the host has no RAPL limit, cpufreq or "
                    "intel_pstate for qemu-powerd to change");
         return false;
@@ -285,8 +415,7 @@ PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
                    "host knobs: %u RAPL limit(s), %s", c->cap_watts,
                    c->zone ? c->zone : "the packages",
                    c->cap_watts * c->release, pc->rapl->len,
-                   pc->cpus->len ? "cpufreq" : pc->has_pstate ?
-                   "intel_pstate" : "no frequency limit");
+                   pc->freq.action ? pc->freq.what : "no frequency limit");
     } else {
         powerd_log(LOG_NOTICE, "power-cap: %g W on %s, released below %g W",
                    c->cap_watts, c->zone ? c->zone : "the packages",
@@ -295,116 +424,6 @@ PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
                    "are throttled alone", pc->knobs_why);
     }
     return pc;
-}
-
-/* Knobs that failed are left alone from then on: the log says why. */
-static void knobs_failed(PowerCap *pc, Error *err)
-{
-    powerd_log(LOG_WARNING, "power-cap: host knobs not used from now on: %s",
-               error_get_pretty(err));
-    g_free(pc->knobs_why);
-    pc->knobs_why = g_strdup(error_get_pretty(err));
-    pc->knobs = false;
-    error_free(err);
-}
-
-static bool set_rapl(PowerCap *pc, CapRapl *r, uint64_t uw, bool enabled,
-                     Error **errp)
-{
-    g_autoptr(QDict) args = qdict_new();
-    QObject *ret;
-    bool ok;
-
-    qdict_put_str(args, "zone", r->zone);
-    qdict_put_str(args, "constraint", "long_term");
-    qdict_put_int(args, "power-limit-uw", uw);
-    qdict_put_bool(args, "enabled", enabled);
-    ret = power_helper_call(pc->helper, "set-host-power-limit", args,
-                            helper_deadline(), errp);
-    ok = ret != NULL;
-    qobject_unref(ret);
-    return ok;
-}
-
-/* Set the highest frequency of every CPU that has cpufreq. */
-static bool set_max_khz(PowerCap *pc, uint64_t khz, Error **errp)
-{
-    g_autoptr(QDict) args = qdict_new();
-    QObject *ret;
-    QList *cpus = qlist_new();
-    bool ok;
-
-    for (guint i = 0; i < pc->cpus->len; i++) {
-        qlist_append_int(cpus, g_array_index(pc->cpus, CapCpu, i).cpu);
-    }
-    qdict_put(args, "cpus", cpus);
-    qdict_put_int(args, "max-khz", khz);
-    ret = power_helper_call(pc->helper, "set-host-cpufreq", args,
-                            helper_deadline(), errp);
-    ok = ret != NULL;
-    qobject_unref(ret);
-    return ok;
-}
-
-/* Each CPU's own highest frequency back, one call per value. */
-static bool restore_khz(PowerCap *pc, Error **errp)
-{
-    g_autoptr(GHashTable) done = g_hash_table_new(g_int64_hash,
-                                                  g_int64_equal);
-
-    for (guint i = 0; i < pc->cpus->len; i++) {
-        CapCpu *c = &g_array_index(pc->cpus, CapCpu, i);
-        g_autoptr(QDict) args = NULL;
-        QObject *ret;
-        QList *cpus;
-
-        if (g_hash_table_contains(done, &c->orig_max_khz)) {
-            continue;
-        }
-        g_hash_table_add(done, &c->orig_max_khz);
-        args = qdict_new();
-        cpus = qlist_new();
-        for (guint j = i; j < pc->cpus->len; j++) {
-            CapCpu *o = &g_array_index(pc->cpus, CapCpu, j);
-
-            if (o->orig_max_khz == c->orig_max_khz) {
-                qlist_append_int(cpus, o->cpu);
-            }
-        }
-        qdict_put(args, "cpus", cpus);
-        qdict_put_int(args, "max-khz", c->orig_max_khz);
-        ret = power_helper_call(pc->helper, "set-host-cpufreq", args,
-                                helper_deadline(), errp);
-        if (!ret) {
-            return false;
-        }
-        qobject_unref(ret);
-    }
-    return true;
-}
-
-static bool set_pct(PowerCap *pc, uint64_t pct, Error **errp)
-{
-    g_autoptr(QDict) args = qdict_new();
-    QObject *ret;
-    bool ok;
-
-    qdict_put_int(args, "max-perf-pct", pct);
-    ret = power_helper_call(pc->helper, "set-host-pstate", args,
-                            helper_deadline(), errp);
-    ok = ret != NULL;
-    qobject_unref(ret);
-    return ok;
-}
-
-static bool rapl_any_set(PowerCap *pc)
-{
-    for (guint i = 0; i < pc->rapl->len; i++) {
-        if (g_array_index(pc->rapl, CapRapl, i).set) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* The middle of [release, cap]: where the loop aims. */
@@ -450,37 +469,21 @@ static bool knobs_down(PowerCap *pc, double excess, double active,
         }
         return true;
     }
-    if (pc->cpus->len) {
-        uint64_t cur = pc->max_khz ? pc->max_khz : pc->orig_khz;
-        uint64_t khz = MAX(pc->lowest_khz, (uint64_t)(cur * f));
+    if (pc->freq.action) {
+        FreqKnob *k = &pc->freq;
+        uint64_t cur = k->cur ? k->cur : k->orig;
+        uint64_t v = MAX(k->lowest, (uint64_t)(cur * f));
 
-        if (cur <= pc->lowest_khz) {
+        if (cur <= k->lowest) {
             return false;
         }
-        if (!set_max_khz(pc, khz, &err)) {
+        if (!k->set(pc, v, &err)) {
             knobs_failed(pc, err);
             return false;
         }
-        pc->max_khz = khz;
-        act(pc, "cpufreq-max", "cpus", khz, "set cpufreq max to %" PRIu64
-            " kHz (was %" PRIu64 " kHz): %s", khz, cur, why);
-        return true;
-    }
-    if (pc->has_pstate) {
-        uint64_t cur = pc->pct ? pc->pct : pc->orig_pct;
-        uint64_t pct = MAX(pc->lowest_pct, (uint64_t)(cur * f));
-
-        if (cur <= pc->lowest_pct) {
-            return false;
-        }
-        if (!set_pct(pc, pct, &err)) {
-            knobs_failed(pc, err);
-            return false;
-        }
-        pc->pct = pct;
-        act(pc, "pstate-max", "intel_pstate", pct, "set intel_pstate "
-            "max_perf_pct to %" PRIu64 " (was %" PRIu64 "): %s", pct, cur,
-            why);
+        k->cur = v;
+        act(pc, k->action, k->target, v, "set %s to %" PRIu64 "%s (was %"
+            PRIu64 "%s): %s", k->what, v, k->unit, cur, k->unit, why);
         return true;
     }
     return false;
@@ -523,23 +526,15 @@ static void restore_knobs(PowerCap *pc, const char *why)
 {
     Error *err = NULL;
 
-    if (pc->max_khz) {
-        pc->max_khz = 0;
-        if (restore_khz(pc, &err)) {
-            act(pc, "restore", "cpus", pc->orig_khz, "restored cpufreq max "
-                "to %" PRIu64 " kHz: %s", pc->orig_khz, why);
+    if (pc->freq.cur) {
+        FreqKnob *k = &pc->freq;
+
+        k->cur = 0;
+        if (k->restore(pc, &err)) {
+            act(pc, "restore", k->target, k->orig, "restored %s to %" PRIu64
+                "%s: %s", k->what, k->orig, k->unit, why);
         } else {
-            restore_failed(pc, "the cpufreq maximum", err);
-        }
-    }
-    if (pc->pct) {
-        pc->pct = 0;
-        if (set_pct(pc, pc->orig_pct, &err)) {
-            act(pc, "restore", "intel_pstate", pc->orig_pct, "restored "
-                "intel_pstate max_perf_pct to %" PRIu64 ": %s",
-                pc->orig_pct, why);
-        } else {
-            restore_failed(pc, "intel_pstate's max_perf_pct", err);
+            restore_failed(pc, k->what, err);
         }
     }
     restore_rapl(pc, why);
@@ -559,32 +554,19 @@ static bool knobs_up(PowerCap *pc, double room, double active,
     if (!pc->knobs) {
         return false;
     }
-    if (pc->max_khz) {
-        uint64_t khz = MIN(pc->orig_khz, (uint64_t)(pc->max_khz * f));
-        bool back = khz >= pc->orig_khz;
+    if (pc->freq.cur) {
+        FreqKnob *k = &pc->freq;
+        uint64_t v = MIN(k->orig, (uint64_t)(k->cur * f));
+        bool back = v >= k->orig;
 
-        if (!(back ? restore_khz(pc, &err) : set_max_khz(pc, khz, &err))) {
+        if (!(back ? k->restore(pc, &err) : k->set(pc, v, &err))) {
             knobs_failed(pc, err);
             return false;
         }
-        act(pc, back ? "restore" : "cpufreq-max", "cpus", khz, "%s cpufreq "
-            "max to %" PRIu64 " kHz (was %" PRIu64 " kHz): %s",
-            back ? "restored" : "raised", khz, pc->max_khz, why);
-        pc->max_khz = back ? 0 : khz;
-        return true;
-    }
-    if (pc->pct) {
-        uint64_t pct = MIN(pc->orig_pct, (uint64_t)(pc->pct * f));
-        bool back = pct >= pc->orig_pct;
-
-        if (!set_pct(pc, pct, &err)) {
-            knobs_failed(pc, err);
-            return false;
-        }
-        act(pc, back ? "restore" : "pstate-max", "intel_pstate", pct,
-            "%s intel_pstate max_perf_pct to %" PRIu64 " (was %" PRIu64
-            "): %s", back ? "restored" : "raised", pct, pc->pct, why);
-        pc->pct = back ? 0 : pct;
+        act(pc, back ? "restore" : k->action, k->target, v, "%s %s to %"
+            PRIu64 "%s (was %" PRIu64 "%s): %s", back ? "restored" :
+            "raised", k->what, v, k->unit, k->cur, k->unit, why);
+        k->cur = back ? 0 : v;
         return true;
     }
     if (rapl_any_set(pc)) {
@@ -882,8 +864,8 @@ static void render(PowerCap *pc)
         g_string_append(o, "null");
     }
     g_string_append(o, ", \"max-khz\": ");
-    if (pc->max_khz) {
-        json_append_number(o, pc->max_khz);
+    if (pc->freq.cur && pc->cpus->len) {
+        json_append_number(o, pc->freq.cur);
     } else {
         g_string_append(o, "null");
     }
