@@ -666,50 +666,75 @@ static double watts_per_cpu(const CapVm *v, double active, double busy)
  * Take @excess watts off the VMs, lowest priority first.  The VMs of one
  * priority give in proportion to their power (the largest gives most),
  * all at once: a VM throttled alone leaves its CPU to the others of its
- * group, which would take it and put the power back.
+ * group, which would take it and put the power back.  The next priority
+ * gives only what the lower ones cannot, at their floors.
  */
 static void vms_down(PowerCap *pc, double excess, double active,
                      double busy, const char *why)
 {
     g_autoptr(GPtrArray) order = throttle_order(pc);
+    g_autofree double *lim = g_new0(double, order->len + 1);
+    g_autofree double *was = g_new0(double, order->len + 1);
     guint i = 0;
 
+    for (guint k = 0; k < order->len; k++) {
+        CapVm *v = g_ptr_array_index(order, k);
+
+        was[k] = v->quota >= 0 ? MIN(v->quota, v->cpus * 1.05) : v->cpus;
+        lim[k] = was[k];
+    }
     while (i < order->len && excess > 0) {
         int prio = ((CapVm *)g_ptr_array_index(order, i))->conf.priority;
         guint end = i;
-        double group_w = 0, taken = 0;
 
         while (end < order->len &&
                ((CapVm *)g_ptr_array_index(order, end))->conf.priority ==
                prio) {
-            CapVm *v = g_ptr_array_index(order, end++);
-
-            if (v->t) {
-                group_w += MAX(v->watts, 0);
-            }
-        }
-        for (; i < end; i++) {
-            CapVm *v = g_ptr_array_index(order, i);
-            double wpc = watts_per_cpu(v, active, busy);
-            double limit = v->quota >= 0 ? MIN(v->quota, v->cpus * 1.05) :
-                v->cpus;
-            double part = group_w > 0 ? excess * MAX(v->watts, 0) / group_w :
-                0;
-            double cut;
-
-            if (!v->t || wpc <= 0) {
-                continue;
-            }
-            cut = MIN(limit - floor_cpus(v), part / wpc);
-            if (cut >= CPU_EPSILON && vm_set(pc, v, limit - cut, why)) {
-                taken += cut * wpc;
-            }
+            end++;
         }
         /*
-         * what this group could not give (VMs at their floor), the next
-         * one does; the rest of this group gives more next interval
+         * a few passes: what a VM at its floor cannot give, the others
+         * of its priority do, before the next priority gives anything
          */
-        excess -= taken;
+        for (int pass = 0; pass < 4 && excess > 0; pass++) {
+            double group_w = 0, taken = 0;
+
+            for (guint k = i; k < end; k++) {
+                CapVm *v = g_ptr_array_index(order, k);
+
+                if (v->t && watts_per_cpu(v, active, busy) > 0 &&
+                    lim[k] - floor_cpus(v) >= CPU_EPSILON) {
+                    group_w += MAX(v->watts, 0);
+                }
+            }
+            if (group_w <= 0) {
+                break;
+            }
+            for (guint k = i; k < end; k++) {
+                CapVm *v = g_ptr_array_index(order, k);
+                double wpc = watts_per_cpu(v, active, busy);
+                double cut;
+
+                if (!v->t || wpc <= 0 ||
+                    lim[k] - floor_cpus(v) < CPU_EPSILON) {
+                    continue;
+                }
+                cut = MIN(lim[k] - floor_cpus(v),
+                          excess * MAX(v->watts, 0) / group_w / wpc);
+                lim[k] -= cut;
+                taken += cut * wpc;
+            }
+            excess -= taken;
+            if (taken <= 0) {
+                break;
+            }
+        }
+        i = end;
+    }
+    for (guint k = 0; k < order->len; k++) {
+        if (was[k] - lim[k] >= CPU_EPSILON) {
+            vm_set(pc, g_ptr_array_index(order, k), lim[k], why);
+        }
     }
 }
 
