@@ -24,14 +24,31 @@
 #define FREQ_STEP_MAX 0.3
 /* Less than this CPU change is no change. */
 #define CPU_EPSILON 0.005
-/* A throttled VM using less than this of its quota wants less. */
-#define QUOTA_UNUSED 0.8
+/*
+ * A throttled VM using less than this of its quota wants less: it is
+ * released.  Well below 1: at a small quota the CPU time read over one
+ * interval is off by a scheduler period either way.
+ */
+#define QUOTA_UNUSED 0.5
 /*
  * The share of an interval's error corrected at once: below 1, so that
  * the noise of one interval's reading (a VM's load is not steady) does
  * not swing the limits from side to side.
  */
 #define GAIN 0.6
+/*
+ * Given back more slowly than taken: a release that overshoots puts the
+ * host over its cap, one that falls short only costs an interval.
+ */
+#define GAIN_UP 0.3
+/*
+ * Released only after this many intervals below the release threshold
+ * in a row, or at once when power is below it by this share of the cap
+ * (demand fell): one interval's dip is noise, and a release on noise is
+ * a throttle again in the next interval.
+ */
+#define UNDER_INTERVALS 2
+#define FAR_UNDER 0.05
 
 /* What the loop knows of a VM, from one interval to the next. */
 typedef struct CapVm {
@@ -94,6 +111,7 @@ struct PowerCap {
     /* this interval */
     double watts;               /* NAN: missing */
     double knob_p;              /* power at the last knob step, or NAN */
+    unsigned under;             /* intervals below the threshold in a row */
     const char *state;
     GString *actions;           /* JSON objects, comma-separated */
     int64_t missing_since;      /* monotonic us, 0: readings there */
@@ -426,10 +444,15 @@ PowerCap *power_cap_new(const PowerCapConfig *c, char **names, size_t nzones,
     return pc;
 }
 
-/* The middle of [release, cap]: where the loop aims. */
+/*
+ * Where the loop aims: a third of the band below the cap, nearer the
+ * cap than the release threshold, since an interval's noise is as
+ * likely up as down and the threshold releases while the cap only
+ * throttles more.
+ */
 static double target_watts(PowerCap *pc)
 {
-    return pc->c.cap_watts * (1 + pc->c.release) / 2;
+    return pc->c.cap_watts * (1 - (1 - pc->c.release) / 3);
 }
 
 /*
@@ -979,6 +1002,7 @@ void power_cap_interval(PowerCap *pc, Report *r, GPtrArray *vms,
     pc->watts = p;
     update_vms(pc, r, vms, busy_cpus);
     if (p > cap) {
+        pc->under = 0;
         pc->state = "over";
         why = g_strdup_printf("%s at %.1f W > cap %.1f W",
                               pc->c.zone ? pc->c.zone : "host", p, cap);
@@ -995,18 +1019,22 @@ void power_cap_interval(PowerCap *pc, Report *r, GPtrArray *vms,
                      why);
         }
         pc->knob_p = stepped ? p : NAN;
-    } else if (p < low) {
+    } else if (p < low && (++pc->under >= UNDER_INTERVALS ||
+                           p < low - FAR_UNDER * cap)) {
         pc->knob_p = NAN;
         pc->state = "under";
         why = g_strdup_printf("%s at %.1f W < %.1f W",
                               pc->c.zone ? pc->c.zone : "host", p, low);
-        if (!vms_up(pc, GAIN * (target_watts(pc) - p), active, busy_cpus,
+        if (!vms_up(pc, GAIN_UP * (target_watts(pc) - p), active, busy_cpus,
                     why)) {
-            knobs_up(pc, target_watts(pc) - p, active, why);
+            knobs_up(pc, GAIN_UP * (target_watts(pc) - p), active, why);
         }
     } else {
         pc->knob_p = NAN;
-        pc->state = "in-band";
+        pc->state = p < low ? "under" : "in-band";
+    }
+    if (p >= low) {
+        pc->under = 0;
     }
     render(pc);
     r->power_cap_json = pc->json;

@@ -30,7 +30,7 @@ typedef struct PowerCapConfig {
     GHashTable *vms;            /* VM name -> PowerCapVmConf */
 } PowerCapConfig;
 
-#define POWER_CAP_RELEASE 0.95
+#define POWER_CAP_RELEASE 0.98
 #define POWER_CAP_HOLD_S 30
 #define POWER_CAP_FLOOR 0.1
 

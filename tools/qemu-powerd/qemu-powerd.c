@@ -139,7 +139,7 @@ static void help(void)
 "                         VMs, lowest priority first; released in reverse\n"
 "                         below the release threshold; all put back at exit\n"
 "  --power-cap-config FILE  priorities and floors of VMs, the release\n"
-"                         threshold (0.95 of the cap) and how long to hold\n"
+"                         threshold (0.98 of the cap) and how long to hold\n"
 "                         when readings go missing (30 s)\n"
 "  -h, --help, --version\n"
 "\n"
