@@ -12,8 +12,16 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from machines import (BUILD, Libvirtd, LinuxVM, build_guest,  # noqa: E402
-                      kvm_probe)
+from machines import (BUILD, RESULTS, Libvirtd, LinuxVM,  # noqa: E402
+                      build_guest, kvm_probe)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The numbers tests measured (machines.RESULTS), at the end."""
+    if RESULTS:
+        terminalreporter.section('measured')
+        for line in RESULTS:
+            terminalreporter.write_line(line)
 
 
 def pytest_configure(config):

@@ -22,6 +22,11 @@ sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
 from qemu.machine import QEMUMachine  # noqa: E402
 
 
+# Lines for the end of the pytest log (conftest.py prints them): the
+# numbers a run measured, such as test_power_cap.py's settling times.
+RESULTS = []
+
+
 def wait_until(cond, timeout, what, interval=0.05):
     """cond()'s first true value, polled until @timeout seconds pass."""
     deadline = time.monotonic() + timeout
