@@ -20,6 +20,7 @@ import time
 from meter import Meter, Series, write_atomic
 
 CPUFREQ = 'devices/system/cpu/cpu*/cpufreq/'
+PSTATE = 'devices/system/cpu/intel_pstate/'
 ZONE = 'class/powercap/intel-rapl:0/'
 
 
@@ -37,10 +38,18 @@ class CappedMeter(Meter):
         self.power = Series()           # watts of each tick
         self.cpufreq = sorted(glob.glob(os.path.join(root, CPUFREQ)))
         self.zone = os.path.join(root, ZONE)
+        self.pstate = os.path.join(root, PSTATE)
         super().__init__(root, only_vms=True, **kw)
 
     def freq(self):
-        """(f, f at cpuinfo_min_freq): the CPUs' frequency factors."""
+        """
+        (f, f at the lowest frequency): the CPUs' frequency factors, from
+        cpufreq, or on a host without it from intel_pstate's
+        max_perf_pct and min_perf_pct.
+        """
+        if not self.cpufreq and os.path.isdir(self.pstate):
+            return (read_int(self.pstate + 'max_perf_pct') / 100,
+                    read_int(self.pstate + 'min_perf_pct') / 100)
         f = fmin = 0.0
         for d in self.cpufreq:
             top = read_int(d + 'cpuinfo_max_freq')

@@ -18,7 +18,7 @@ set output '%s'
 set title '%s: meter power against the cap'
 set xlabel 'seconds since qemu-powerd started'
 set ylabel 'W'
-set key bottom right
+set key top right
 set grid
 plot '%s' using 1:2 with linespoints title 'power (meter)', \\
      '' using 1:3 with lines dashtype 2 title 'cap', \\

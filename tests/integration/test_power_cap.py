@@ -15,13 +15,14 @@ import shutil
 import signal
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
 from capmeter import CappedMeter
 from hostqmp import fake_host, write_tree
-from machines import (BUILD, RESULTS, Helper, meter_past, run_powerd,
-                      wait_until)
+from machines import (BUILD, RESULTS, Helper, free_port, meter_past,
+                      run_powerd, wait_until)
 from power_cap_plot import plot
 
 IDLE_W, K_W = 10.0, 20.0
@@ -31,30 +32,37 @@ DEMAND = 1.4                    # demand over the cap
 # the 3 % the loop is judged by
 INTERVAL_S = 2
 CPUFREQ = 'devices/system/cpu/cpu%d/cpufreq/'
+PSTATE = 'devices/system/cpu/intel_pstate/'
 ZONE = 'class/powercap/intel-rapl:0/'
 CGROUP_CPU = '/sys/fs/cgroup/cpu'
 OUT = os.path.join(BUILD, 'power-cap')
 
 
-def host_tree(root):
-    """hostqmp's fake host, 2 CPUs, 1 package, no intel_pstate, its
-    lowest frequency 80 % of the highest."""
-    t = fake_host(root, cpus=2, packages=1, pstate=False)
+def host_tree(root, pstate=False):
+    """hostqmp's fake host, 2 CPUs, 1 package, its lowest frequency 80 %
+    of the highest: through cpufreq, or with @pstate through intel_pstate
+    alone (no cpufreq)."""
+    t = fake_host(root, cpus=2, packages=1, pstate=pstate)
     for c in range(2):
         t[CPUFREQ % c + 'cpuinfo_min_freq'] = '2400000\n'
         t[CPUFREQ % c + 'scaling_min_freq'] = '2400000\n'
+    if pstate:
+        t = {k: v for k, v in t.items() if '/cpufreq/' not in k}
+        t[PSTATE + 'min_perf_pct'] = '80\n'
     write_tree(root, t)
     return t
 
 
 def knobs(root):
     """The knobs as the fake tree has them now."""
-    rel = [ZONE + 'constraint_0_power_limit_uw', ZONE + 'enabled'] + \
+    rel = [ZONE + 'constraint_0_power_limit_uw', ZONE + 'enabled',
+           PSTATE + 'max_perf_pct'] + \
         [CPUFREQ % c + 'scaling_max_freq' for c in range(2)]
     out = {}
     for r in rel:
-        with open(os.path.join(root, r)) as f:
-            out[r] = f.read().strip()
+        if os.path.exists(os.path.join(root, r)):
+            with open(os.path.join(root, r)) as f:
+                out[r] = f.read().strip()
     return out
 
 
@@ -98,9 +106,9 @@ def quota(cg):
 class Sim:
     """Three spinning VMs in cgroups on a CappedMeter, and the cap."""
 
-    def __init__(self, tiny, cgroups, meters_dir, names):
+    def __init__(self, tiny, cgroups, meters_dir, names, pstate=False):
         self.root = os.path.join(meters_dir, 'sys')
-        self.tree = host_tree(self.root)
+        self.tree = host_tree(self.root, pstate)
         self.meter = CappedMeter(self.root, idle_watts=IDLE_W,
                                  watts_per_cpu=K_W)
         self.vms, self.cg = {}, {}
@@ -137,8 +145,8 @@ class Sim:
 def sim(tiny, cgroups, tmpdir_short):
     made = []
 
-    def make(names):
-        s = Sim(tiny, cgroups, tmpdir_short, names)
+    def make(names, pstate=False):
+        s = Sim(tiny, cgroups, tmpdir_short, names, pstate)
         made.append(s)
         return s
     yield make
@@ -271,7 +279,9 @@ def test_priorities_without_helper(sim, daemons, tmpdir_short):
     before = time.time()
     meter_past(s.meter, before)
     hi_before = s.cpu('hi', before - 3, before)
-    d = start_powerd(daemons, s, '--power-cap-config', conf)
+    port = free_port()
+    d = start_powerd(daemons, s, '--power-cap-config', conf, '--listen',
+                     '127.0.0.1:%d' % port)
     d.wait_lines(12, '12 intervals', timeout=60)
     lines = list(d.lines)
     series = s.series(lines)
@@ -293,6 +303,17 @@ def test_priorities_without_helper(sim, daemons, tmpdir_short):
         assert c >= 0.05 * 0.8, (n, c)
     assert s.meter.watts(t1, t2) <= s.cap * 1.03, series
     assert settle is not None, series
+    # the same, exported
+    with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port,
+                                timeout=5) as r:
+        page = r.read().decode()
+    assert 'qemu_power_cap_watts{zone="package-0"} %g' % s.cap in page, page
+    for n in ('lo1', 'lo2'):
+        assert 'qemu_power_cap_vm_quota_cpus{name="%s"} ' % n in page, page
+    assert 'qemu_power_cap_vm_quota_cpus{name="hi"}' not in page, page
+    throttles = [ln for ln in page.splitlines() if ln.startswith(
+        'qemu_power_cap_actions_total{action="throttle"} ')]
+    assert throttles and int(throttles[0].split()[-1]) >= 2, page
 
     # demand falls: every throttle released
     for vm in s.vms.values():
@@ -332,6 +353,46 @@ def test_readings_missing_hold_then_release(sim, daemons, tmpdir_short):
     until(d, lambda: any(quota(cg) != -1 for cg in s.cg.values()), 20,
           'throttled again once the meter is back')
     assert 'readings back after' in d.stderr()
+
+
+def test_intel_pstate_and_a_helper_that_refuses(sim, daemons,
+                                                tmpdir_short):
+    """
+    A host with intel_pstate and no cpufreq: max_perf_pct is the
+    frequency knob, lowered after the RAPL limit, and put back at
+    SIGTERM.  A helper that gives energy but not policy: the log says
+    so, and the VMs are throttled alone.
+    """
+    s = sim(['a', 'b', 'c'], pstate=True)
+    orig = knobs(s.root)
+    h = Helper(tmpdir_short, s.root, ['--allow-energy', 'root',
+                                      '--allow-policy', 'root']).start()
+    d = start_powerd(daemons, s, '--helper', h.sock)
+    until(d, lambda: knobs(s.root)[PSTATE + 'max_perf_pct'] != '100', 30,
+          'max_perf_pct lowered')
+    until(d, lambda: any(quota(cg) != -1 for cg in s.cg.values()), 30,
+          'a VM throttled once the knobs are used up')
+    err = d.stderr()
+    assert 0 < err.find('set RAPL limit') < \
+        err.find('set intel_pstate max_perf_pct') < \
+        err.find('power-cap: throttle VM'), err
+    os.kill(d.pid, signal.SIGTERM)
+    assert d.wait(30) == 0, d.stderr()
+    assert knobs(s.root) == orig
+    assert all(quota(cg) == -1 for cg in s.cg.values())
+    h.stop()
+
+    refusing = Helper(tmpdir_short, s.root, ['--allow-energy', 'root'],
+                      name='energy-only').start()
+    d = start_powerd(daemons, s, '--helper', refusing.sock)
+    until(d, lambda: any(quota(cg) != -1 for cg in s.cg.values()), 30,
+          'VMs throttled without host knobs')
+    assert 'host knobs not used: qemu-power-helper does not let ' \
+        'qemu-powerd change policy' in d.stderr()
+    assert knobs(s.root) == orig
+    os.kill(d.pid, signal.SIGTERM)
+    assert d.wait(30) == 0, d.stderr()
+    refusing.stop()
 
 
 BAD = [
