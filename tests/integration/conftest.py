@@ -153,6 +153,24 @@ def daemons(tmpdir_short):
 
 
 @pytest.fixture
+def helpers(tmpdir_short):
+    """A factory of started qemu-power-helpers (machines.Helper) over a
+    tree, stopped at the end of the test, failed or not."""
+    from machines import Helper
+    made = []
+
+    def make(tree, *args, name='helper', wrapper=()):
+        hp = Helper(tmpdir_short, tree, args, name=name, wrapper=wrapper)
+        made.append(hp)
+        return hp.start()
+
+    yield make
+    for hp in made:
+        if hp.proc and hp.proc.poll() is None:
+            hp.stop()
+
+
+@pytest.fixture
 def meters(tmpdir_short):
     """A factory of started meters (meter.Meter) on TMPDIR/NAME, stopped
     at the end of the test."""

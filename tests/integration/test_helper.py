@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from machines import BUILD, HELPER, QEMU, Helper, host_zone, kvm_probe, \
+from machines import BUILD, HELPER, QEMU, host_zone, kvm_probe, \
     make_bios, meter_past, run_powerd, tiny_domain_xml, vm_zone_joules, \
     wait_until
 
@@ -55,22 +55,6 @@ def host(tmpdir_short):
     for d, dirs, _ in os.walk(tmpdir_short):
         os.chmod(d, 0o755)
     return tree
-
-
-@pytest.fixture
-def helpers(tmpdir_short):
-    """A factory of started helpers over a tree, stopped at the end."""
-    made = []
-
-    def make(tree, *args, name='helper', wrapper=()):
-        hp = Helper(tmpdir_short, tree, args, name=name, wrapper=wrapper)
-        made.append(hp)
-        return hp.start()
-
-    yield make
-    for hp in made:
-        if hp.proc and hp.proc.poll() is None:
-            hp.stop()
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ import pytest
 
 from capmeter import CappedMeter
 from hostqmp import fake_host, write_tree
-from machines import (BUILD, RESULTS, Helper, free_port, meter_past,
-                      run_powerd, wait_until)
+from machines import (BUILD, RESULTS, free_port, meter_past, run_powerd,
+                      wait_until)
 from power_cap_plot import plot
 
 IDLE_W, K_W = 10.0, 20.0
@@ -220,7 +220,7 @@ def start_powerd(daemons, s, *args):
                    'package-0=%g' % s.cap, *args)
 
 
-def test_settles_host_knobs_first(sim, daemons, tmpdir_short):
+def test_settles_host_knobs_first(sim, daemons, helpers):
     """
     With qemu-power-helper: settles within 3 % of the cap within 10
     intervals, overshoots by at most 10 %; the RAPL limit and the
@@ -230,8 +230,7 @@ def test_settles_host_knobs_first(sim, daemons, tmpdir_short):
     """
     s = sim(['a', 'b', 'c'])
     orig = knobs(s.root)
-    h = Helper(tmpdir_short, s.root, ['--allow-energy', 'root',
-                                      '--allow-policy', 'root']).start()
+    h = helpers(s.root, '--allow-energy', 'root', '--allow-policy', 'root')
     d = start_powerd(daemons, s, '--helper', h.sock)
     d.wait_lines(15, '15 intervals', timeout=60)
     lines = list(d.lines)
@@ -355,8 +354,7 @@ def test_readings_missing_hold_then_release(sim, daemons, tmpdir_short):
     assert 'readings back after' in d.stderr()
 
 
-def test_intel_pstate_and_a_helper_that_refuses(sim, daemons,
-                                                tmpdir_short):
+def test_intel_pstate_and_a_helper_that_refuses(sim, daemons, helpers):
     """
     A host with intel_pstate and no cpufreq: max_perf_pct is the
     frequency knob, lowered after the RAPL limit, and put back at
@@ -365,8 +363,7 @@ def test_intel_pstate_and_a_helper_that_refuses(sim, daemons,
     """
     s = sim(['a', 'b', 'c'], pstate=True)
     orig = knobs(s.root)
-    h = Helper(tmpdir_short, s.root, ['--allow-energy', 'root',
-                                      '--allow-policy', 'root']).start()
+    h = helpers(s.root, '--allow-energy', 'root', '--allow-policy', 'root')
     d = start_powerd(daemons, s, '--helper', h.sock)
     until(d, lambda: knobs(s.root)[PSTATE + 'max_perf_pct'] != '100', 30,
           'max_perf_pct lowered')
@@ -382,8 +379,7 @@ def test_intel_pstate_and_a_helper_that_refuses(sim, daemons,
     assert all(quota(cg) == -1 for cg in s.cg.values())
     h.stop()
 
-    refusing = Helper(tmpdir_short, s.root, ['--allow-energy', 'root'],
-                      name='energy-only').start()
+    refusing = helpers(s.root, '--allow-energy', 'root', name='energy-only')
     d = start_powerd(daemons, s, '--helper', refusing.sock)
     until(d, lambda: any(quota(cg) != -1 for cg in s.cg.values()), 30,
           'VMs throttled without host knobs')
