@@ -104,15 +104,15 @@ def tiny(tiny_probe, tmpdir_short):
     """
     A factory of launched tiny guests (TinyVM), each with a QMP socket
     TMPDIR/NAME.qmp for qemu-powerd (or the sockets given), shut down
-    at the end of the test.
+    at the end of the test; qemu=machines.STOCK_QEMU runs Debian's QEMU.
     """
-    from machines import TinyVM, qmp_args
+    from machines import QEMU, TinyVM, qmp_args
 
-    def new(name, guest, sockets=None, args=()):
+    def new(name, guest, sockets=None, args=(), qemu=QEMU):
         if sockets is None:
             sockets = [os.path.join(tmpdir_short, name + '.qmp')]
         return TinyVM(tiny_probe, tmpdir_short, name, guest,
-                      args=qmp_args(*sockets) + list(args))
+                      args=qmp_args(*sockets) + list(args), qemu=qemu)
 
     yield from launched(new)
 

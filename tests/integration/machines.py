@@ -17,6 +17,10 @@ QEMU = os.path.join(BUILD, 'qemu-system-x86_64')
 # QEMU_POWERD: another build of qemu-powerd (to see a test fail on it)
 POWERD = os.environ.get('QEMU_POWERD', os.path.join(BUILD, 'qemu-powerd'))
 HELPER = os.path.join(BUILD, 'qemu-power-helper')
+# Debian's own QEMU (7.2 on bookworm), installed with libvirt: a QEMU
+# without the patch set, which qemu-powerd measures from /proc
+STOCK_QEMU = '/usr/bin/qemu-system-x86_64'
+
 sys.path.insert(0, os.path.join(BUILD, 'qemu', 'python'))
 
 from qemu.machine import QEMUMachine  # noqa: E402
@@ -180,8 +184,8 @@ def make_bios(guest, path):
 class TinyVM(QEMUMachine):
     """A tiny firmware-free guest (tests/qtest/power/guest.S), 1 vCPU."""
 
-    def __init__(self, probe, tmpdir, name, guest, args=()):
-        super().__init__(QEMU, base_temp_dir=tmpdir)
+    def __init__(self, probe, tmpdir, name, guest, args=(), qemu=QEMU):
+        super().__init__(qemu, base_temp_dir=tmpdir)
         # one image per guest and folder: building one takes 0.3 s, which
         # a test starting hundreds of VMs (test_churn.py) would pay each time
         bios = os.path.join(tmpdir, 'bios-' + guest)
@@ -198,10 +202,11 @@ class TinyVM(QEMUMachine):
 
 
 def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
-               qemu_args=(), perf_events=()):
+               qemu_args=(), perf_events=(), emulator=QEMU):
     """
-    A transient libvirt domain of our QEMU, with the probe's accelerator
-    and CPU model: the one builder of every test's and benchmark's XML.
+    A transient libvirt domain of our QEMU (or @emulator), with the probe's
+    accelerator and CPU model: the one builder of every test's and
+    benchmark's XML.
     @qemu_args go on QEMU's command line (libvirt's qemu:commandline);
     libvirt's @perf_events (task_clock, ...) are enabled.
     """
@@ -234,7 +239,7 @@ def domain_xml(probe, name, os_xml, vcpus=1, mem=64, devices='',
   </devices>
 %s</domain>
 """ % (probe['POWER_LIBVIRT_TYPE'], name, mem, vcpus,
-       probe['POWER_LIBVIRT_CPU'], os_xml, perf, QEMU, devices, extra)
+       probe['POWER_LIBVIRT_CPU'], os_xml, perf, emulator, devices, extra)
 
 
 def linux_domain_xml(probe, guest, name, work, console, vcpus=1, mem=256):

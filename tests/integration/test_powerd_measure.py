@@ -207,8 +207,8 @@ def test_estimate(tiny, meters, tmpdir_short, daemons):
     assert res.returncode == 0, res.stderr
     rows = [r for r in csv.reader(io.StringIO(res.stdout)) if r]
     assert rows[0] == ['time', 'vm', 'uuid', 'zone', 'watts', 'share',
-                       'energy_joules'], rows
+                       'energy_joules', 'mode'], rows
     assert sorted({r[1] for r in rows[1:]}) == sorted(vms), rows
     for r in rows[1:]:
-        assert len(r) == 7 and r[3] == zone, r
+        assert len(r) == 8 and r[3] == zone and r[7] == 'poll', r
         [float(r[i]) for i in (0, 4, 5, 6)]

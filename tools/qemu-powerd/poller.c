@@ -13,8 +13,10 @@
 #include <math.h>
 #include <poll.h>
 #include "qapi/error.h"
+#include "qemu/atomic.h"
 #include "log.h"
 #include "powerd.h"
+#include "stock.h"
 
 /* Pushed samples missed in a row before a VM is asked to push again. */
 #define MAX_MISSES 3
@@ -194,6 +196,47 @@ static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
         (r == VM_SAMPLING_ON && action == JOB_SETUP);
 }
 
+/* @cmd (no arguments) to @vm's QEMU; its reply line. */
+static char *vm_call(Powerd *pd, Vm *vm, const char *cmd, int64_t deadline,
+                     Error **errp)
+{
+    return vm->libvirt ? vm_libvirt_call(vm, pd->lvpool, cmd, errp) :
+        vm_qmp_call(vm, cmd, deadline, errp);
+}
+
+typedef struct StockFound {
+    int pid;
+    GArray *tids;
+    VmSample sample;
+} StockFound;
+
+/*
+ * @vm's QEMU has no query-power: find its process and vCPU threads, and
+ * take its first sample.
+ */
+static bool learn_stock(Powerd *pd, Vm *vm, int64_t deadline,
+                        StockFound *s, Error **errp)
+{
+    g_autofree char *reply = vm_call(pd, vm, "query-cpus-fast", deadline,
+                                     errp);
+
+    if (!reply || !stock_parse_vcpus(reply, s->tids, errp)) {
+        return false;
+    }
+    /* a libvirt domain's QEMU is the process of its vCPU threads */
+    s->pid = vm->libvirt ? stock_pid_of(g_array_index(s->tids, int, 0), errp) :
+        qatomic_read(&vm->pid);
+    if (!s->pid && !vm->libvirt) {
+        error_setg(errp, "The kernel does not say which process serves "
+                   "the QMP socket");
+    }
+    if (!s->pid || !stock_sample(s->pid, s->tids, &s->sample, errp)) {
+        error_prepend(errp, "QEMU without query-power: ");
+        return false;
+    }
+    return true;
+}
+
 void poller_job(gpointer data, gpointer opaque)
 {
     Job *job = data;
@@ -201,7 +244,9 @@ void poller_job(gpointer data, gpointer opaque)
     Powerd *pd = job->pd;
     Error *err = NULL;
     char *reply = NULL;
-    bool query;
+    g_autoptr(GArray) tids = g_array_new(false, false, sizeof(int));
+    StockFound s = { .tids = tids };
+    bool query, stock = false;
 
     if (job->action == JOB_STOP) {
         if (vm->libvirt) {
@@ -215,11 +260,27 @@ void poller_job(gpointer data, gpointer opaque)
             start_sampling(pd, vm, job->action, job->deadline, &err);
     }
     if (query) {
-        reply = vm->libvirt ? vm_libvirt_query(vm, pd->lvpool, &err) :
-            vm_qmp_query(vm, job->deadline, &err);
+        reply = vm_call(pd, vm, "query-power", job->deadline, &err);
+        if (reply && stock_command_not_found(reply)) {
+            g_clear_pointer(&reply, g_free);
+            stock = learn_stock(pd, vm, job->deadline, &s, &err);
+        }
     }
 
     g_mutex_lock(&pd->lock);
+    if (stock) {
+        vm->mode = VM_MODE_STOCK;
+        vm->stock_pid = s.pid;
+        g_array_set_size(vm->stock_tids, 0);
+        g_array_append_vals(vm->stock_tids, s.tids->data, s.tids->len);
+        vm->stock_recheck_us = g_get_monotonic_time() + STOCK_RECHECK_US;
+    }
+    if (job->round == pd->round && stock) {
+        vm_sample_clear(&vm->ev);
+        vm->ev = s.sample;
+        memset(&s.sample, 0, sizeof(s.sample));
+        vm->has_ev = true;
+    }
     if (job->round == pd->round) {
         /* a renewed lease leaves the answer to the next sample */
         vm->answered = query || err;
@@ -237,6 +298,7 @@ void poller_job(gpointer data, gpointer opaque)
     vm->inflight = false;
     g_cond_broadcast(&pd->cond);
     g_mutex_unlock(&pd->lock);
+    vm_sample_clear(&s.sample);
     error_free(err);
     g_free(job);
 }
@@ -504,10 +566,27 @@ static void collect_samples(Powerd *pd, GPtrArray *vms, int64_t boundary_us,
     }
 }
 
+/*
+ * A stock VM's sample, read now, at the round's start (as the host's
+ * is), with no word to its QEMU; if its threads are gone, or it is time
+ * to look again (a vCPU added, a QEMU restarted with the patch set), it
+ * is asked afresh.  Under the lock.
+ */
+static void take_stock(Vm *vm, int64_t now)
+{
+    if (now >= vm->stock_recheck_us ||
+        !stock_sample(vm->stock_pid, vm->stock_tids, &vm->ev, NULL)) {
+        vm->mode = VM_MODE_SETUP;
+        return;
+    }
+    vm->has_ev = true;
+    vm->answered = true;
+}
+
 /* What @vm has to be asked this round, if anything; under the lock. */
 static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
 {
-    if (pd->poll_only) {
+    if (pd->poll_only && vm->mode != VM_MODE_STOCK) {
         vm->mode = VM_MODE_POLL;
     }
     switch (vm->mode) {
@@ -517,6 +596,8 @@ static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
     case VM_MODE_SETUP:
         *action = JOB_SETUP;
         return true;
+    case VM_MODE_STOCK:
+        return false;
     default:
         *action = JOB_RENEW;
         return now >= vm->renew_us;
@@ -590,6 +671,9 @@ GPtrArray *poller_round(Powerd *pd, HostSample *hs, Error **errp)
         g_clear_pointer(&vm->error, g_free);
         vm_sample_clear(&vm->ev);
         vm->has_ev = false;
+        if (!vm->inflight && vm->mode == VM_MODE_STOCK) {
+            take_stock(vm, start);
+        }
         if (!vm->inflight && next_job(pd, vm, start, &action)) {
             push_job(pd, vm, action, deadline);
         }

@@ -22,7 +22,7 @@ static const char *vm_mode_name(VmMode m)
 {
     static const char *const names[] = {
         [VM_MODE_SETUP] = "setup", [VM_MODE_EVENT] = "event",
-        [VM_MODE_POLL] = "poll",
+        [VM_MODE_POLL] = "poll", [VM_MODE_STOCK] = "stock",
     };
 
     return names[m];
@@ -218,6 +218,8 @@ char *report_table(const Report *r)
                                0.0);
         if (vm->status == VM_FAILED) {
             g_string_append_printf(o, "  (%s)", vm->status_error);
+        } else if (vm->mode == VM_MODE_STOCK) {
+            g_string_append(o, "  (stock QEMU: its CPU time from /proc)");
         }
         g_string_append_c(o, '\n');
     }
@@ -227,7 +229,8 @@ char *report_table(const Report *r)
 char *report_csv(const Report *r, bool header)
 {
     GString *o = g_string_new(header ?
-                              "time,vm,uuid,zone,watts,share,energy_joules\n" :
+                              "time,vm,uuid,zone,watts,share,energy_joules,"
+                              "mode\n" :
                               "");
 
     for (guint i = 0; i < r->vms->len; i++) {
@@ -245,7 +248,7 @@ char *report_csv(const Report *r, bool header)
             json_append_number(o, vm->share);
             g_string_append_c(o, ',');
             json_append_number(o, vm->energy_j[z]);
-            g_string_append_c(o, '\n');
+            g_string_append_printf(o, ",%s\n", vm_mode_name(vm->mode));
         }
     }
     return g_string_free(o, false);
@@ -410,6 +413,19 @@ char *report_metrics(const Report *r)
     json_append_number(o, r->poll_s);
     g_string_append_c(o, '\n');
 
+    report_metric_head(o, "qemu_power_vm_info", "gauge",
+                "How the VM is measured (always 1): mode \"stock\" is a QEMU "
+                "without query-power, measured from its CPU time in /proc.");
+    for (guint i = 0; i < r->vms->len; i++) {
+        const Vm *vm = g_ptr_array_index(r->vms, i);
+
+        g_string_append(o, "qemu_power_vm_info");
+        vm_labels(o, vm);
+        g_string_append_printf(o, ",mode=\"%s\",counter_source=",
+                               vm_mode_name(vm->mode));
+        report_label(o, vm->prev.source ? vm->prev.source : "");
+        g_string_append(o, "} 1\n");
+    }
     vm_metric(o, r, "qemu_power_vm_up", "gauge",
               "1 if the VM answered the last poll.", vm_up);
     vm_metric(o, r, "qemu_power_vm_share_ratio", "gauge",

@@ -34,6 +34,7 @@ Vm *vm_new(const char *key, size_t nzones)
     vm->uuid = g_strdup("");
     vm->fd = -1;
     vm->inbuf = g_string_new("");
+    vm->stock_tids = g_array_new(false, false, sizeof(int));
     vm->watts = g_new0(double, nzones);
     vm->energy_j = g_new0(double, nzones);
     return vm;
@@ -46,6 +47,7 @@ void vm_free(Vm *vm)
     vm_sample_clear(&vm->prev);
     vm_sample_clear(&vm->ev);
     g_string_free(vm->inbuf, true);
+    g_array_free(vm->stock_tids, true);
     g_free(vm->key);
     g_free(vm->name);
     g_free(vm->uuid);
@@ -217,12 +219,12 @@ static void note_answer(Vm *vm, bool answered, Error **errp)
     }
 }
 
-char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp)
+char *vm_qmp_call(Vm *vm, const char *cmd, int64_t deadline, Error **errp)
 {
     char *reply = NULL;
 
     if (vm->fd >= 0 || connect_vm(vm, deadline, errp)) {
-        reply = command(vm, "query-power", NULL, deadline, errp);
+        reply = command(vm, cmd, NULL, deadline, errp);
     }
     note_answer(vm, reply != NULL, errp);
     return reply;
@@ -355,8 +357,9 @@ VmSampling vm_libvirt_sampling(Vm *vm, LvPool *pool, unsigned interval_ms,
     return result ? sampling_result(result, errp) : VM_SAMPLING_FAILED;
 }
 
-char *vm_libvirt_query(Vm *vm, LvPool *pool, Error **errp)
+char *vm_libvirt_call(Vm *vm, LvPool *pool, const char *cmd, Error **errp)
 {
-    return libvirt_command(vm, pool, "{\"execute\": \"query-power\"}",
-                           errp);
+    g_autofree char *json = g_strdup_printf("{\"execute\": \"%s\"}", cmd);
+
+    return libvirt_command(vm, pool, json, errp);
 }

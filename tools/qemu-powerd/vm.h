@@ -22,6 +22,7 @@ typedef enum VmMode {
     VM_MODE_SETUP,              /* to be asked to push samples */
     VM_MODE_EVENT,              /* QEMU pushes POWER_SAMPLE events */
     VM_MODE_POLL,               /* query-power every interval */
+    VM_MODE_STOCK,              /* no query-power: measured from /proc */
 } VmMode;
 
 /* What a VM said to set-power-sampling. */
@@ -66,6 +67,15 @@ typedef struct Vm {
 
     bool present;               /* found by the last discovery */
 
+    /*
+     * A stock QEMU (stock.h), under the poller's lock: its process (for
+     * plain QMP the socket's peer) and vCPU threads, and when to ask
+     * for them again
+     */
+    int stock_pid;
+    GArray *stock_tids;
+    int64_t stock_recheck_us;
+
     /* push mode, shared under the poller's lock */
     VmMode mode;
     int64_t renew_us;           /* when to renew the sampling lease */
@@ -99,7 +109,7 @@ Vm *vm_new(const char *key, size_t nzones);
 void vm_free(Vm *vm);
 
 /*
- * Ask @vm for query-power, answering by @deadline (g_get_monotonic_time
+ * Ask @vm for @cmd (query-power, say; no arguments), answering by @deadline (g_get_monotonic_time
  * microseconds).  Runs in a worker thread.  Returns the reply line.
  * Connecting never blocks; a QEMU that left the last call unanswered is
  * given VM_STALLED_WAIT_US at most to greet on a new connection, so that
@@ -107,7 +117,7 @@ void vm_free(Vm *vm);
  */
 #define VM_STALLED_WAIT_US (50 * 1000)
 
-char *vm_qmp_query(Vm *vm, int64_t deadline, Error **errp);
+char *vm_qmp_call(Vm *vm, const char *cmd, int64_t deadline, Error **errp);
 
 /*
  * Ask @vm to push a sample every @interval_ms for @lease_ms (or, with
@@ -123,7 +133,7 @@ VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
 bool vm_qmp_drain(Vm *vm, Error **errp);
 
 /* libvirt, over a connection of @pool; no deadline can end these */
-char *vm_libvirt_query(Vm *vm, LvPool *pool, Error **errp);
+char *vm_libvirt_call(Vm *vm, LvPool *pool, const char *cmd, Error **errp);
 VmSampling vm_libvirt_sampling(Vm *vm, LvPool *pool, unsigned interval_ms,
                                unsigned lease_ms, Error **errp);
 
