@@ -24,6 +24,23 @@ bool power_counters_configure(PowerCounterMode mode, Error **errp);
  */
 void power_counters_snapshot(PowerCounts *info);
 
+/* query-power's totals, without the per-vCPU list, for the hot path. */
+typedef struct PowerTotals {
+    uint64_t timestamp_ns;
+    uint64_t instance_count;
+    uint64_t vcpu_count;
+    unsigned vcpus;
+    const char *source;         /* task_counter_source_name() */
+    bool cycles;                /* else nanoseconds */
+    bool kernel_excluded;
+} PowerTotals;
+
+/* Fill @t; false if this instance has no counters. */
+bool power_counters_totals(PowerTotals *t);
+
+/* Why this instance has no counters, or NULL if it has. */
+const char *power_counters_unavailable(void);
+
 /* helper-client.c: the client of qemu-power-helper's socket */
 
 typedef struct PowerHelper PowerHelper;

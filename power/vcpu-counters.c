@@ -286,11 +286,53 @@ static uint64_t monotonic_ns(void)
     return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
 }
 
+/* The vCPU threads' counts: those alive read now, and those gone. */
+static uint64_t read_vcpus(void)
+{
+    uint64_t vcpu_count = counters.retired;
+    GHashTableIter iter;
+    PowerThread *t;
+
+    g_hash_table_iter_init(&iter, counters.threads);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&t)) {
+        vcpu_count += power_thread_read(t);
+    }
+    return vcpu_count;
+}
+
+bool power_counters_totals(PowerTotals *t)
+{
+    CPUState *cpu;
+
+    assert(bql_locked());
+    ensure_configured();
+    if (!counters.available) {
+        return false;
+    }
+    t->timestamp_ns = monotonic_ns();
+    t->vcpu_count = read_vcpus();
+    t->instance_count = read_instance();
+    t->source = task_counter_source_name(counters.source);
+    t->cycles = !task_counter_source_is_time(counters.source);
+    t->kernel_excluded = counters.kernel_excluded;
+    t->vcpus = 0;
+    CPU_FOREACH(cpu) {
+        t->vcpus++;
+    }
+    return true;
+}
+
+const char *power_counters_unavailable(void)
+{
+    assert(bql_locked());
+    ensure_configured();
+    return counters.available ? NULL : counters.unavailable;
+}
+
 void power_counters_snapshot(PowerCounts *info)
 {
     PowerVcpuList **tail = &info->vcpus;
-    uint64_t vcpu_count = counters.retired;
-    GHashTableIter iter;
+    uint64_t vcpu_count;
     PowerThread *t;
     CPUState *cpu;
 
@@ -298,10 +340,7 @@ void power_counters_snapshot(PowerCounts *info)
     ensure_configured();
     info->timestamp_ns = monotonic_ns();
     if (counters.available) {
-        g_hash_table_iter_init(&iter, counters.threads);
-        while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&t)) {
-            vcpu_count += power_thread_read(t);
-        }
+        vcpu_count = read_vcpus();
         info->has_counter_source = true;
         info->counter_source = counters.source == TASK_COUNTER_CYCLES ?
             POWER_COUNTER_SOURCE_CYCLES :
