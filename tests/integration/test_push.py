@@ -61,7 +61,7 @@ def test_event_and_poll_agree(tiny, meters, tmpdir_short, daemons):
         meter.track(name, vm.get_pid())
     common = ('--count', '8', '--interval', '1', '--idle-watts', str(IDLE_W))
     ev = daemons(*powerd_args(meter, os.path.join(tmpdir_short, 'a', '*.qmp'),
-                              *common))
+                              '--mode', 'event', *common))
     po = daemons(*powerd_args(meter, os.path.join(tmpdir_short, 'b', '*.qmp'),
                               '--mode', 'poll', *common))
     assert ev.wait(40) == 0, ev.stderr()
@@ -112,7 +112,7 @@ def test_fallback_to_polling(tiny, fake_qmp, meters, tmpdir_short,
     assert len(d.lines) == 3
     for ln in d.lines[1:]:
         assert (vm_in(ln, 'j-halt')['mode'], vm_in(ln, 'j-halt')['status']) \
-            == ('event', 'ok'), ln
+            == ('channel', 'ok'), ln
         assert (vm_in(ln, 'j-fake')['mode'], vm_in(ln, 'j-fake')['status']) \
             == ('poll', 'ok'), ln
 
@@ -128,7 +128,8 @@ def test_lease_after_sigkill(tiny, meters, tmpdir_short, daemons):
     meter = meters()
     vm = tiny('j-lease', 'halt')
     d = daemons(*powerd_args(meter, os.path.join(tmpdir_short, '*.qmp'),
-                             '--lease', '2', '--interval', '0.2'))
+                             '--mode', 'event', '--lease', '2',
+                             '--interval', '0.2'))
 
     def sampling():
         return vm.qmp('query-power-sampling')['return']

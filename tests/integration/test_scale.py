@@ -80,7 +80,8 @@ def test_300_vms(tmpdir_short, mode):
             assert all(v['status'] == 'ok' for v in p['vms']), \
                 [v for v in p['vms'] if v['status'] != 'ok'][:3]
         assert max(threads) <= 96 + 8, threads
-        # one socket per VM, and a few of its own
+        # one socket per VM (QMP, or a channel without QMP), and a few of
+        # its own
         assert max(fds) <= N + 32, fds
         # no growth over the steady intervals (a leak would show)
         assert rss[-1] <= rss[-INTERVALS + 4] * 1.1 + 1024, rss

@@ -50,8 +50,8 @@ def test_mixed_host_qmp(tiny, meters, tmpdir_short, daemons):
     """
     Two patched QEMUs (spin, halt) and a stock one (half) on QMP sockets
     under one qemu-powerd, in auto mode and in poll mode: the stock VM is
-    "stock" (JSON, table, CSV, Prometheus), the others push or are
-    polled; every interval's parts add up; each VM's energy is within
+    "stock" (JSON, table, CSV, Prometheus), the others write to a
+    channel or are polled; every interval's parts add up; each VM's energy is within
     the meter's bounds, the stock one's within 10 % of its truth.
     """
     assert os.access(STOCK_QEMU, os.X_OK), 'scripts/install-deps.sh ' \
@@ -76,7 +76,7 @@ def test_mixed_host_qmp(tiny, meters, tmpdir_short, daemons):
             for name, (_, stock) in vms.items():
                 v = vm_in(ln, name)
                 want = 'stock' if stock else \
-                    ('poll' if mode == 'poll' else 'event')
+                    ('poll' if mode == 'poll' else 'channel')
                 assert (v['mode'], v['status']) == (want, 'ok'), v
                 assert (v['counter_source'] == 'process-cputime') == stock, v
         got = {name: check_energy(meter, d.lines, name, stock)
@@ -95,7 +95,7 @@ def test_mixed_host_qmp(tiny, meters, tmpdir_short, daemons):
     assert c.returncode == 0, c.stderr
     rows = list(csv.DictReader(io.StringIO(c.stdout)))
     assert {r['vm']: r['mode'] for r in rows} == \
-        {'m-spin': 'event', 'm-halt': 'event', 'm-stock': 'stock'}, rows
+        {'m-spin': 'channel', 'm-halt': 'channel', 'm-stock': 'stock'}, rows
 
     port = free_port()
     d = daemons(*args, '--listen', '127.0.0.1:%d' % port)
@@ -105,7 +105,7 @@ def test_mixed_host_qmp(tiny, meters, tmpdir_short, daemons):
         page = r.read().decode()
     info = {m.group(1): m.group(2) for m in re.finditer(
         r'^qemu_power_vm_info\{vm="([^"]*)".*mode="([^"]*)"', page, re.M)}
-    assert info == {'m-spin': 'event', 'm-halt': 'event',
+    assert info == {'m-spin': 'channel', 'm-halt': 'channel',
                     'm-stock': 'stock'}, page
 
 
@@ -134,7 +134,7 @@ def test_mixed_host_libvirt(libvirtd, meters, daemons):
     for ln in d.lines[1:]:
         assert (vm_in(ln, 'ms-stock')['mode'],
                 vm_in(ln, 'ms-stock')['status']) == ('stock', 'ok'), ln
-        assert vm_in(ln, 'ms-ours')['mode'] == 'event', ln
+        assert vm_in(ln, 'ms-ours')['mode'] == 'channel', ln
     for name, (_, emulator) in doms.items():
         check_energy(meter, d.lines, name, emulator is not None)
     assert host_zone(d.lines[-1])['watts'] > IDLE_W

@@ -179,7 +179,35 @@ static bool start_sampling(Powerd *pd, Vm *vm, JobAction action,
                            int64_t deadline, Error **errp)
 {
     unsigned lease_ms = lround(pd->lease_s * 1000);
-    VmSampling r = vm->libvirt ?
+    Error *chan_err = NULL;
+    VmSampling r;
+    int chan = -1;
+
+    if (!pd->no_channel && action == JOB_SETUP) {
+        r = vm->libvirt ?
+            vm_libvirt_channel(vm, pd->lvpool, poller_interval_ms(pd), &chan,
+                               &chan_err) :
+            vm_qmp_channel(vm, poller_interval_ms(pd), deadline, &chan,
+                           &chan_err);
+        if (r == VM_SAMPLING_ON) {
+            g_mutex_lock(&pd->lock);
+            vm_channel_close(vm);
+            vm->chan_fd = chan;
+            vm->mode = VM_MODE_CHANNEL;
+            vm->misses = 0;
+            g_mutex_unlock(&pd->lock);
+            return true;        /* and the first sample by query-power */
+        }
+        if (r == VM_SAMPLING_FAILED) {
+            error_propagate(errp, chan_err);
+            g_mutex_lock(&pd->lock);
+            vm->mode = VM_MODE_SETUP;
+            g_mutex_unlock(&pd->lock);
+            return false;
+        }
+        error_free(chan_err);   /* not this QEMU: events, then */
+    }
+    r = vm->libvirt ?
         vm_libvirt_sampling(vm, pd->lvpool, poller_interval_ms(pd), lease_ms,
                             errp) :
         vm_qmp_sampling(vm, poller_interval_ms(pd), lease_ms, deadline, errp);
@@ -248,7 +276,9 @@ void poller_job(gpointer data, gpointer opaque)
     StockFound s = { .tids = tids };
     bool query, stock = false;
 
-    if (job->action == JOB_STOP) {
+    if (job->action == JOB_STOP && vm->mode == VM_MODE_CHANNEL) {
+        query = false;          /* closing our end is enough */
+    } else if (job->action == JOB_STOP) {
         if (vm->libvirt) {
             vm_libvirt_sampling(vm, pd->lvpool, 0, 0, &err);
         } else {
@@ -265,6 +295,13 @@ void poller_job(gpointer data, gpointer opaque)
             g_clear_pointer(&reply, g_free);
             stock = learn_stock(pd, vm, job->deadline, &s, &err);
         }
+    }
+    if (!vm->libvirt && qatomic_read(&vm->mode) == VM_MODE_CHANNEL) {
+        /*
+         * The channel needs no monitor: one descriptor per VM, not two,
+         * and no other event left unread in a socket buffer
+         */
+        vm_qmp_disconnect(vm);
     }
 
     g_mutex_lock(&pd->lock);
@@ -327,14 +364,18 @@ static void take_answer(Powerd *pd, Vm *vm)
     if (!vm->answered) {
         if (vm->inflight) {
             fail(pd, vm, "no answer within the timeout");
-        } else if (vm->mode == VM_MODE_EVENT) {
-            fail(pd, vm, "no POWER_SAMPLE within the timeout");
+        } else if (vm->mode == VM_MODE_EVENT ||
+                   vm->mode == VM_MODE_CHANNEL) {
+            fail(pd, vm, vm->mode == VM_MODE_EVENT ?
+                 "no POWER_SAMPLE within the timeout" :
+                 "no sample on the channel within the timeout");
             /*
              * A late sample is a failed interval, as a late answer is.
              * Several in a row: QEMU may have restarted without sampling;
              * ask again (and query meanwhile).
              */
             if (++vm->misses >= MAX_MISSES) {
+                vm_channel_close(vm);
                 vm->mode = VM_MODE_SETUP;
             }
         } else {
@@ -448,7 +489,9 @@ static bool take_sample(Powerd *pd, Vm *vm, char *line, int64_t boundary_us)
     if (!line) {
         return false;
     }
-    if (!vm_sample_parse_event(line, &s, &err)) {
+    if (!(vm->mode == VM_MODE_CHANNEL ?
+          vm_sample_parse_record(line, &s, &err) :
+          vm_sample_parse_event(line, &s, &err))) {
         vm->answered = true;
         vm->error = g_strdup(error_get_pretty(err));
         error_free(err);
@@ -544,21 +587,83 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
     }
 }
 
-/* The samples that VMs in event mode pushed for this round. */
+/*
+ * Wait for the records of @waiting on their sampling channels, which only
+ * the main thread reads.
+ */
+static void collect_channels(Powerd *pd, GPtrArray *waiting,
+                             int64_t boundary_us, int64_t deadline)
+{
+    g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
+    bool first = true;
+
+    for (;;) {
+        int64_t left;
+
+        for (guint i = waiting->len; i-- > 0;) {
+            Vm *vm = g_ptr_array_index(waiting, i);
+            Error *err = NULL;
+            bool ok, done;
+
+            if (!first && !pfds[i].revents) {
+                continue;
+            }
+            g_mutex_lock(&pd->lock);
+            ok = vm_channel_drain(vm, &err);
+            if (ok) {
+                done = take_sample(pd, vm, g_steal_pointer(&vm->event),
+                                   boundary_us);
+            } else {
+                /* its QEMU stopped or went away: ask again */
+                vm->answered = done = true;
+                vm->error = g_strdup(error_get_pretty(err));
+                vm->mode = VM_MODE_SETUP;
+                error_free(err);
+            }
+            g_mutex_unlock(&pd->lock);
+            if (done) {
+                g_ptr_array_remove_index_fast(waiting, i);
+            }
+        }
+        left = MIN(deadline - g_get_monotonic_time(), STOP_CHECK_US);
+        if (!waiting->len || left <= 0 || powerd_stop) {
+            return;
+        }
+        for (guint i = 0; i < waiting->len; i++) {
+            Vm *vm = g_ptr_array_index(waiting, i);
+
+            pfds[i] = (struct pollfd) { .fd = vm->chan_fd, .events = POLLIN };
+        }
+        powerd_watchdog();
+        poll(pfds, waiting->len, (left + 999) / 1000);
+        first = false;
+    }
+}
+
+/* The samples that VMs pushed for this round, by channel or events. */
 static void collect_samples(Powerd *pd, GPtrArray *vms, int64_t boundary_us,
                             int64_t deadline)
 {
     g_autoptr(GPtrArray) waiting = g_ptr_array_new();
+    g_autoptr(GPtrArray) channels = g_ptr_array_new();
 
     g_mutex_lock(&pd->lock);
     for (guint i = 0; i < vms->len; i++) {
         Vm *vm = g_ptr_array_index(vms, i);
 
-        if (vm->mode == VM_MODE_EVENT && !vm->answered && !vm->inflight) {
+        if (vm->answered || vm->inflight) {
+            continue;
+        }
+        if (vm->mode == VM_MODE_EVENT) {
             g_ptr_array_add(waiting, vm);
+        } else if (vm->mode == VM_MODE_CHANNEL && vm->chan_fd >= 0) {
+            g_ptr_array_add(channels, vm);
         }
     }
     g_mutex_unlock(&pd->lock);
+    if (channels->len) {
+        collect_channels(pd, channels, boundary_us, deadline);
+    }
     if (pd->inbox) {
         collect_libvirt(pd, waiting, boundary_us, deadline);
     } else if (waiting->len) {
@@ -597,7 +702,8 @@ static bool next_job(Powerd *pd, Vm *vm, int64_t now, JobAction *action)
         *action = JOB_SETUP;
         return true;
     case VM_MODE_STOCK:
-        return false;
+    case VM_MODE_CHANNEL:
+        return false;           /* no lease to renew */
     default:
         *action = JOB_RENEW;
         return now >= vm->renew_us;

@@ -27,6 +27,7 @@ typedef struct Powerd {
     double interval_s;
     double timeout_s;
     bool poll_only;             /* --mode poll */
+    bool no_channel;            /* --mode event: events, not a channel */
     double lease_s;
     bool once;
     long count;

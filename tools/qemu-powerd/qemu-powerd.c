@@ -99,9 +99,11 @@ static void help(void)
 "                         0.1; whole milliseconds)\n"
 "  --timeout S            how long one VM may take (default 80%% of the\n"
 "                         interval)\n"
-"  --mode MODE            auto (default): VMs push POWER_SAMPLE events\n"
-"                         where QEMU can, others are polled; poll: ask\n"
-"                         every VM with query-power every interval\n"
+"  --mode MODE            auto (default): VMs write samples to a channel\n"
+"                         where QEMU can, else push POWER_SAMPLE events,\n"
+"                         else are polled; event: events, not a channel;\n"
+"                         poll: ask every VM with query-power every\n"
+"                         interval\n"
 "  --lease S              how long a VM keeps pushing samples unless\n"
 "                         qemu-powerd renews it (default 300; renewed\n"
 "                         every third of it)\n"
@@ -250,10 +252,13 @@ static void parse_options(Powerd *pd, int argc, char **argv)
             pd->timeout_s = parse_positive("--timeout", optarg, 0.01);
             break;
         case OPT_MODE:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "poll")) {
-                usage_error("--mode is auto or poll, not '%s'", optarg);
+            if (strcmp(optarg, "auto") && strcmp(optarg, "event") &&
+                strcmp(optarg, "poll")) {
+                usage_error("--mode is auto, event or poll, not '%s'",
+                            optarg);
             }
             pd->poll_only = !strcmp(optarg, "poll");
+            pd->no_channel = !strcmp(optarg, "event");
             break;
         case OPT_LEASE:
             pd->lease_s = parse_positive("--lease", optarg, 1);

@@ -21,7 +21,8 @@ static const char *vm_status_name(VmStatus s)
 static const char *vm_mode_name(VmMode m)
 {
     static const char *const names[] = {
-        [VM_MODE_SETUP] = "setup", [VM_MODE_EVENT] = "event",
+        [VM_MODE_SETUP] = "setup", [VM_MODE_CHANNEL] = "channel",
+        [VM_MODE_EVENT] = "event",
         [VM_MODE_POLL] = "poll", [VM_MODE_STOCK] = "stock",
     };
 

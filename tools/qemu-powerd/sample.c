@@ -130,3 +130,27 @@ bool vm_sample_parse_event(const char *line, VmSample *s, Error **errp)
     qobject_unref(obj);
     return ok;
 }
+
+bool vm_sample_parse_record(const char *rec, VmSample *s, Error **errp)
+{
+    QObject *obj = qobject_from_json(rec, errp);
+    QDict *d = qobject_to(QDict, obj);
+    int64_t version = d ? qdict_get_try_int(d, "version", -1) : -1;
+    bool ok = false;
+
+    if (!obj) {
+        error_prepend(errp, "Malformed channel record: ");
+        return false;
+    }
+    if (!d) {
+        error_setg(errp, "Channel record is not a JSON object");
+    } else if (version != SAMPLE_RECORD_VERSION) {
+        error_setg(errp, "Channel record of version %" PRId64 ", not %d",
+                   version, SAMPLE_RECORD_VERSION);
+    } else if (parse_return(d, s, errp)) {
+        s->nvcpus = MAX(qdict_get_try_int(d, "vcpus", 0), 0);
+        ok = true;
+    }
+    qobject_unref(obj);
+    return ok;
+}

@@ -33,4 +33,11 @@ bool vm_sample_parse(const char *reply, VmSample *s, Error **errp);
  */
 bool vm_sample_parse_event(const char *line, VmSample *s, Error **errp);
 
+/*
+ * The same for a record of a sampling channel (docs/qmp.rst, "The
+ * sampling channel"): a flat object with those members and "version".
+ */
+#define SAMPLE_RECORD_VERSION 1
+bool vm_sample_parse_record(const char *rec, VmSample *s, Error **errp);
+
 #endif

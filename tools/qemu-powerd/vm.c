@@ -17,7 +17,7 @@
 #include "lines.h"
 #include "vm.h"
 
-static void vm_qmp_disconnect(Vm *vm)
+void vm_qmp_disconnect(Vm *vm)
 {
     if (vm->fd >= 0) {
         close(vm->fd);
@@ -33,6 +33,7 @@ Vm *vm_new(const char *key, size_t nzones)
     vm->key = g_strdup(key);
     vm->uuid = g_strdup("");
     vm->fd = -1;
+    vm->chan_fd = -1;
     vm->inbuf = g_string_new("");
     vm->stock_tids = g_array_new(false, false, sizeof(int));
     vm->watts = g_new0(double, nzones);
@@ -43,6 +44,7 @@ Vm *vm_new(const char *key, size_t nzones)
 void vm_free(Vm *vm)
 {
     vm_qmp_disconnect(vm);
+    vm_channel_close(vm);
     lvpool_unbind(&vm->lv);
     vm_sample_clear(&vm->prev);
     vm_sample_clear(&vm->ev);
@@ -90,8 +92,38 @@ static bool keep_sample(Vm *vm, char **line)
  * line with its id.  Samples that come meanwhile are kept; other events
  * are skipped.
  */
-static char *command(Vm *vm, const char *cmd, const char *args,
-                     int64_t deadline, Error **errp)
+/* @line on @sock with @fd attached (SCM_RIGHTS), as getfd wants it. */
+static bool send_with_fd(int sock, const char *line, int fd, Error **errp)
+{
+    struct iovec iov = { .iov_base = (void *)line, .iov_len = strlen(line) };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = u.buf,
+                          .msg_controllen = sizeof(u.buf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    ssize_t n;
+
+    memset(u.buf, 0, sizeof(u.buf));
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)iov.iov_len) {
+        /* the line is short: the kernel takes it whole or not at all */
+        error_setg_errno(errp, n < 0 ? errno : EIO, "Could not send");
+        return false;
+    }
+    return true;
+}
+
+static char *command_fd(Vm *vm, const char *cmd, const char *args, int fd,
+                        int64_t deadline, Error **errp)
 {
     uint64_t id = ++vm->next_id;
     g_autofree char *line = g_strdup_printf("{\"execute\": \"%s\", "
@@ -100,7 +132,8 @@ static char *command(Vm *vm, const char *cmd, const char *args,
                                             args ? args : "", args ? ", " : "",
                                             id);
 
-    if (!lines_send(vm->fd, line, errp)) {
+    if (fd >= 0 ? !send_with_fd(vm->fd, line, fd, errp) :
+        !lines_send(vm->fd, line, errp)) {
         error_prepend(errp, "%s: ", cmd);
         return NULL;
     }
@@ -127,6 +160,12 @@ static char *command(Vm *vm, const char *cmd, const char *args,
             return g_steal_pointer(&reply);
         }
     }
+}
+
+static char *command(Vm *vm, const char *cmd, const char *args,
+                     int64_t deadline, Error **errp)
+{
+    return command_fd(vm, cmd, args, -1, deadline, errp);
 }
 
 /* The "return" member of @reply's object, or NULL; unref @*obj after. */
@@ -239,7 +278,11 @@ static char *sampling_args(unsigned interval_ms, unsigned lease_ms)
                            "\"lease-ms\": %u}", interval_ms, lease_ms);
 }
 
-/* set-power-sampling's answer: on, not there, or failed */
+/*
+ * set-power-sampling's answer: on, not there (or a QEMU whose sampling
+ * another consumer holds on a channel, which events cannot share),
+ * or failed
+ */
 static VmSampling sampling_result(const char *reply, Error **errp)
 {
     QObject *obj = qobject_from_json(reply, NULL);
@@ -250,8 +293,10 @@ static VmSampling sampling_result(const char *reply, Error **errp)
     if (!d || (!err && !qdict_haskey(d, "return"))) {
         error_setg(errp, "Malformed reply to set-power-sampling");
         r = VM_SAMPLING_FAILED;
-    } else if (err && !g_strcmp0(qdict_get_try_str(err, "class"),
-                                 "CommandNotFound")) {
+    } else if (err && (!g_strcmp0(qdict_get_try_str(err, "class"),
+                                  "CommandNotFound") ||
+                       g_str_has_prefix(qdict_get_try_str(err, "desc") ?: "",
+                                        "Sampling writes to a channel"))) {
         r = VM_SAMPLING_UNSUPPORTED;
     } else if (err) {
         error_setg(errp, "set-power-sampling: %s",
@@ -273,6 +318,123 @@ VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
     }
     note_answer(vm, reply != NULL, errp);
     return reply ? sampling_result(reply, errp) : VM_SAMPLING_FAILED;
+}
+
+/* The name our channel has in the monitor between getfd and its use. */
+#define CHANNEL_FDNAME "qemu-powerd-channel"
+
+static char *channel_args(unsigned interval_ms)
+{
+    return g_strdup_printf("{\"enable\": true, \"interval-ms\": %u, "
+                           "\"channel\": \"" CHANNEL_FDNAME "\"}",
+                           interval_ms);
+}
+
+/*
+ * set-power-sampling's answer to a channel: on; not supported, or
+ * refused for a reason that events may not share (sampling already
+ * active); or failed.
+ */
+static VmSampling channel_result(const char *reply, Error **errp)
+{
+    QObject *obj = qobject_from_json(reply, NULL);
+    QDict *d = qobject_to(QDict, obj);
+    QDict *err = d ? qdict_get_qdict(d, "error") : NULL;
+    const char *desc = err ? qdict_get_try_str(err, "desc") : NULL;
+    VmSampling r = VM_SAMPLING_ON;
+
+    if (!d || (!err && !qdict_haskey(d, "return"))) {
+        error_setg(errp, "Malformed reply to set-power-sampling");
+        r = VM_SAMPLING_FAILED;
+    } else if (err) {
+        /* an older patch set, a QEMU without counters, or one in use */
+        error_setg(errp, "set-power-sampling with a channel: %s",
+                   desc ?: "error");
+        r = VM_SAMPLING_UNSUPPORTED;
+    }
+    qobject_unref(obj);
+    return r;
+}
+
+/* A socket pair for a channel: ours non-blocking, theirs to pass. */
+static bool channel_pair(int pair[2], Error **errp)
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        error_setg_errno(errp, errno, "socketpair");
+        return false;
+    }
+    g_unix_set_fd_nonblocking(pair[0], true, NULL);
+    return true;
+}
+
+VmSampling vm_qmp_channel(Vm *vm, unsigned interval_ms, int64_t deadline,
+                          int *chan, Error **errp)
+{
+    g_autofree char *args = channel_args(interval_ms);
+    g_autofree char *got = NULL, *reply = NULL;
+    VmSampling r = VM_SAMPLING_FAILED;
+    int pair[2];
+
+    if (!(vm->fd >= 0 || connect_vm(vm, deadline, errp)) ||
+        !channel_pair(pair, errp)) {
+        note_answer(vm, false, errp);
+        return VM_SAMPLING_FAILED;
+    }
+    got = command_fd(vm, "getfd", "{\"fdname\": \"" CHANNEL_FDNAME "\"}",
+                     pair[1], deadline, errp);
+    close(pair[1]);
+    if (got && strstr(got, "\"error\"")) {
+        error_setg(errp, "getfd: %s", got);
+        r = VM_SAMPLING_UNSUPPORTED;
+    } else if (got) {
+        reply = command(vm, "set-power-sampling", args, deadline, errp);
+        r = reply ? channel_result(reply, errp) : VM_SAMPLING_FAILED;
+        if (r == VM_SAMPLING_UNSUPPORTED) {
+            /* it may have left the descriptor with the monitor */
+            g_free(command(vm, "closefd", "{\"fdname\": \""
+                           CHANNEL_FDNAME "\"}", deadline, NULL));
+        }
+    }
+    note_answer(vm, got != NULL && (r != VM_SAMPLING_FAILED || reply), errp);
+    if (r == VM_SAMPLING_ON) {
+        *chan = pair[0];
+    } else {
+        close(pair[0]);
+    }
+    return r;
+}
+
+void vm_channel_close(Vm *vm)
+{
+    if (vm->chan_fd >= 0) {
+        close(vm->chan_fd);
+        vm->chan_fd = -1;
+    }
+}
+
+bool vm_channel_drain(Vm *vm, Error **errp)
+{
+    char buf[4096];
+
+    for (;;) {
+        ssize_t n = recv(vm->chan_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : ECONNRESET,
+                             "Sampling channel closed");
+            vm_channel_close(vm);
+            return false;
+        }
+        buf[n] = 0;
+        g_free(vm->event);
+        vm->event = g_strdup(buf);     /* the newest record wins */
+    }
 }
 
 bool vm_qmp_drain(Vm *vm, Error **errp)
@@ -355,6 +517,67 @@ VmSampling vm_libvirt_sampling(Vm *vm, LvPool *pool, unsigned interval_ms,
     g_autofree char *result = libvirt_command(vm, pool, cmd, errp);
 
     return result ? sampling_result(result, errp) : VM_SAMPLING_FAILED;
+}
+
+VmSampling vm_libvirt_channel(Vm *vm, LvPool *pool, unsigned interval_ms,
+                              int *chan, Error **errp)
+{
+    g_autofree char *args = channel_args(interval_ms);
+    g_autofree char *cmd = g_strdup_printf("{\"execute\": "
+                                           "\"set-power-sampling\", "
+                                           "\"arguments\": %s}", args);
+    g_autofree char *got = NULL, *result = NULL;
+    virDomainPtr dom;
+    VmSampling r = VM_SAMPLING_FAILED;
+    int pair[2];
+    bool ok;
+
+    if (!channel_pair(pair, errp)) {
+        return VM_SAMPLING_FAILED;
+    }
+    dom = lvpool_begin(pool, &vm->lv, vm->uuid, errp);
+    if (!dom) {
+        close(pair[0]);
+        close(pair[1]);
+        return VM_SAMPLING_FAILED;
+    }
+    /* as virsh qemu-monitor-command --pass-fds does */
+    ok = virDomainQemuMonitorCommandWithFiles(
+        dom, "{\"execute\": \"getfd\", \"arguments\": "
+        "{\"fdname\": \"" CHANNEL_FDNAME "\"}}", 1, &pair[1], NULL, NULL,
+        &got, 0) == 0;
+    close(pair[1]);
+    if (!ok) {
+        libvirt_error(errp, "libvirt: getfd");
+    } else if (strstr(got, "\"error\"")) {
+        error_setg(errp, "getfd: %s", got);
+        r = VM_SAMPLING_UNSUPPORTED;
+    } else {
+        ok = virDomainQemuMonitorCommand(dom, cmd, &result, 0) == 0;
+        if (!ok) {
+            libvirt_error(errp, "libvirt");
+        } else {
+            r = channel_result(result, errp);
+        }
+        if (r == VM_SAMPLING_UNSUPPORTED) {
+            char *closed = NULL;
+
+            if (virDomainQemuMonitorCommand(dom, "{\"execute\": "
+                                            "\"closefd\", \"arguments\": "
+                                            "{\"fdname\": \""
+                                            CHANNEL_FDNAME "\"}}", &closed,
+                                            0) == 0) {
+                free(closed);
+            }
+        }
+    }
+    lvpool_end(&vm->lv, !ok);
+    if (r == VM_SAMPLING_ON) {
+        *chan = pair[0];
+    } else {
+        close(pair[0]);
+    }
+    return r;
 }
 
 char *vm_libvirt_call(Vm *vm, LvPool *pool, const char *cmd, Error **errp)

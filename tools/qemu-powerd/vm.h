@@ -20,6 +20,7 @@ typedef enum VmStatus {
 /* How a VM's samples reach us. */
 typedef enum VmMode {
     VM_MODE_SETUP,              /* to be asked to push samples */
+    VM_MODE_CHANNEL,            /* QEMU writes to our sampling channel */
     VM_MODE_EVENT,              /* QEMU pushes POWER_SAMPLE events */
     VM_MODE_POLL,               /* query-power every interval */
     VM_MODE_STOCK,              /* no query-power: measured from /proc */
@@ -85,6 +86,11 @@ typedef struct Vm {
      * the main thread).
      */
     char *event;
+    /*
+     * Our end of the VM's sampling channel, -1: none; only the main
+     * thread reads it, a worker sets it up
+     */
+    int chan_fd;
     VmSample ev;                /* this round's pushed sample */
     bool has_ev;
     unsigned misses;            /* pushed samples late in a row */
@@ -126,11 +132,33 @@ char *vm_qmp_call(Vm *vm, const char *cmd, int64_t deadline, Error **errp);
 VmSampling vm_qmp_sampling(Vm *vm, unsigned interval_ms, unsigned lease_ms,
                            int64_t deadline, Error **errp);
 
+/* Close @vm's QMP connection (the next call makes a new one). */
+void vm_qmp_disconnect(Vm *vm);
+
 /*
  * Read what @vm's socket holds, without waiting, keeping the newest
  * POWER_SAMPLE in vm->event.  False if the connection is lost.
  */
 bool vm_qmp_drain(Vm *vm, Error **errp);
+
+/*
+ * Ask @vm to write a sample every @interval_ms to a new sampling channel
+ * (set-power-sampling's 'channel'), our end of which is put in @chan.
+ * UNSUPPORTED: a QEMU that cannot (no channel in its set-power-sampling,
+ * or sampling already active): use events.  Worker thread.
+ */
+VmSampling vm_qmp_channel(Vm *vm, unsigned interval_ms, int64_t deadline,
+                          int *chan, Error **errp);
+VmSampling vm_libvirt_channel(Vm *vm, LvPool *pool, unsigned interval_ms,
+                              int *chan, Error **errp);
+
+/*
+ * Read what @vm's channel holds, without waiting, keeping the newest
+ * record in vm->event.  False if the channel closed (it is then closed
+ * here too).  Main thread.
+ */
+bool vm_channel_drain(Vm *vm, Error **errp);
+void vm_channel_close(Vm *vm);
 
 /* libvirt, over a connection of @pool; no deadline can end these */
 char *vm_libvirt_call(Vm *vm, LvPool *pool, const char *cmd, Error **errp);
