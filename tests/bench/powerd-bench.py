@@ -217,7 +217,8 @@ def main():
                     if vms == 'qmp':
                         benchlib.stop_pids(pids)
                     else:
-                        lv.destroy_all()
+                        for name in list(lv.domains):
+                            lv.destroy(name)
     ratios(results)
     print_table(results, int(args.seconds))
     if args.json:

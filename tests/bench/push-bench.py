@@ -6,11 +6,16 @@
 # tiny halted VMs, domains of the private libvirtd that each have a second
 # QMP monitor (qemu:commandline), are measured in one run by
 #
-#   event-libvirt  qemu-powerd --libvirt: POWER_SAMPLE events through
-#                  virConnectDomainQemuMonitorEventRegister
+#   channel-libvirt qemu-powerd --libvirt: records on a sampling channel
+#                  passed with virDomainQemuMonitorCommandWithFiles
+#   channel-qmp    qemu-powerd --qmp: the same, passed with getfd on the
+#                  second monitor (which it then closes)
+#   event-libvirt  qemu-powerd --libvirt --mode event: POWER_SAMPLE events
+#                  through virConnectDomainQemuMonitorEventRegister
 #   poll-libvirt   qemu-powerd --libvirt --mode poll: query-power through
 #                  virDomainQemuMonitorCommand, per VM per interval
-#   event-qmp      qemu-powerd --qmp: events on the second monitor
+#   event-qmp      qemu-powerd --qmp --mode event: events on the second
+#                  monitor
 #   poll-qmp       qemu-powerd --qmp --mode poll
 #   bulk-stats     bulk-stats.c: one virConnectGetAllDomainStats with perf
 #                  task_clock per interval, in C (the cost floor)
@@ -47,14 +52,20 @@ LEASE_S = 300
 
 Method = collections.namedtuple('Method', 'name command')
 METHODS = (
-    Method('event-libvirt', lambda c: [
+    Method('channel-libvirt', lambda c: [
         benchlib.POWERD, '--libvirt', benchlib.URI] + c.powerd),
+    Method('channel-qmp', lambda c: [
+        benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp')]
+        + c.powerd),
+    Method('event-libvirt', lambda c: [
+        benchlib.POWERD, '--libvirt', benchlib.URI, '--mode', 'event']
+        + c.powerd),
     Method('poll-libvirt', lambda c: [
         benchlib.POWERD, '--libvirt', benchlib.URI, '--mode', 'poll']
         + c.powerd),
     Method('event-qmp', lambda c: [
-        benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp')]
-        + c.powerd),
+        benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp'),
+        '--mode', 'event'] + c.powerd),
     Method('poll-qmp', lambda c: [
         benchlib.POWERD, '--qmp', os.path.join(c.tmp, 'vm*.qmp'),
         '--mode', 'poll'] + c.powerd),
@@ -172,6 +183,9 @@ def main():
     results, renew_us = [], {}
     with tempfile.TemporaryDirectory(prefix='push-bench-') as tmp, \
             contextlib.ExitStack() as cleanup:
+        # libvirt's QEMU runs as libvirt-qemu: it reads the firmware and
+        # makes its second QMP socket here
+        os.chmod(tmp, 0o1777)
         ctx = argparse.Namespace(tmp=tmp)
         ctx.count = int(args.warmup + args.seconds + 2)
         sysfs = os.path.join(tmp, 'sys')
@@ -201,7 +215,8 @@ def main():
                         renew_us[n] = r['us_per_vm_interval']['total'] / \
                             (LEASE_S // 3)
             finally:
-                lv.destroy_all()
+                for name in list(lv.domains):
+                    lv.destroy(name)
     print_table(results, renew_us)
     if args.json:
         benchlib.write_json(args.json, {'seconds': args.seconds,
