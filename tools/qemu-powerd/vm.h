@@ -115,8 +115,9 @@ Vm *vm_new(const char *key, size_t nzones);
 void vm_free(Vm *vm);
 
 /*
- * Ask @vm for @cmd (query-power, say; no arguments), answering by @deadline (g_get_monotonic_time
- * microseconds).  Runs in a worker thread.  Returns the reply line.
+ * Ask @vm for @cmd (query-power, say; no arguments), answering by
+ * @deadline (g_get_monotonic_time microseconds).  Runs in a worker
+ * thread.  Returns the reply line.
  * Connecting never blocks; a QEMU that left the last call unanswered is
  * given VM_STALLED_WAIT_US at most to greet on a new connection, so that
  * a hung QEMU holds a worker for one timeout only.
