@@ -2,13 +2,16 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Counters of the work done by this instance's vCPU threads and by the
- * whole process.  A counter is opened on each vCPU thread as soon as the
- * thread exists and closed when the vCPU is unplugged; what a closed
+ * whole process.  Each vCPU thread opens its own counter when it has
+ * started (cpu_thread_signal_created()) and reads it a last time before
+ * it exits (cpu_thread_signal_destroyed()), so the final count is read
+ * while the thread still exists, whatever the source; what a closed
  * counter had counted is kept, so the totals never go backwards.
+ * Threads are known by their QemuThread, which lives as long as the
+ * vCPU: a thread id can be reused as soon as the thread has exited.
  *
- * Everything here runs under the BQL: the attach hook in qemu_init_vcpu(),
- * the detach hook after cpu_remove_sync() took the BQL back, and the
- * monitor commands.
+ * Everything here runs under the BQL: the two hooks on the vCPU threads,
+ * which hold it there, and the monitor commands.
  */
 
 #include "qemu/osdep.h"
@@ -25,7 +28,6 @@
 /* One host thread that runs one vCPU, or several under round-robin TCG. */
 typedef struct PowerThread {
     TaskCounter counter;
-    unsigned int vcpus;         /* vCPUs that run on this thread */
     uint64_t last;              /* last count read; counts never go back */
 } PowerThread;
 
@@ -35,7 +37,7 @@ static struct {
     TaskCounterSource source;
     bool kernel_excluded;
     char *unavailable;          /* why there are no counts */
-    GHashTable *threads;        /* thread id -> PowerThread */
+    GHashTable *threads;        /* QemuThread * -> PowerThread */
     GArray *instance;           /* inherited TaskCounters (perf sources) */
     uint64_t instance_last;
     uint64_t retired;           /* counts of vCPU threads that are gone */
@@ -196,32 +198,31 @@ static void ensure_configured(void)
     }
 }
 
+/*
+ * Called by the vCPU thread of @cpu once it runs.  Round-robin TCG calls
+ * it once, for the first vCPU: the others share that thread and its
+ * QemuThread, and so its counter.
+ */
 void power_vcpu_attach(CPUState *cpu)
 {
-    gpointer key = GINT_TO_POINTER(cpu->thread_id);
     PowerThread *t;
     Error *err = NULL;
 
     assert(bql_locked());
+    assert(qemu_thread_is_self(cpu->thread));
     ensure_configured();
-    if (!counters.available) {
-        return;
-    }
-    t = g_hash_table_lookup(counters.threads, key);
-    if (t) {
-        t->vcpus++;             /* round-robin TCG: one thread, many vCPUs */
+    if (!counters.available ||
+        g_hash_table_contains(counters.threads, cpu->thread)) {
         return;
     }
     t = g_new0(PowerThread, 1);
-    if (!task_counter_open(&t->counter, counters.source, cpu->thread_id,
-                           false, &err)) {
+    if (!task_counter_open(&t->counter, counters.source, 0, false, &err)) {
         error_prepend(&err, "vCPU %d will not be counted: ", cpu->cpu_index);
         warn_report_err(err);
         g_free(t);
         return;
     }
-    t->vcpus = 1;
-    g_hash_table_insert(counters.threads, key, t);
+    g_hash_table_insert(counters.threads, cpu->thread, t);
 }
 
 /* Read @t's counter; a failed read keeps the last value. */
@@ -235,22 +236,38 @@ static uint64_t power_thread_read(PowerThread *t)
     return t->last;
 }
 
+/* Other vCPUs that run on @cpu's thread (round-robin TCG)? */
+static bool thread_shared(CPUState *cpu)
+{
+    CPUState *other;
+
+    CPU_FOREACH(other) {
+        if (other != cpu && other->thread == cpu->thread) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Called by the vCPU thread of @cpu before it exits for an unplug: the
+ * last read of its counter, while the thread still exists (a schedstat
+ * file can no longer be read once the thread has gone).
+ */
 void power_vcpu_detach(CPUState *cpu)
 {
-    gpointer key = GINT_TO_POINTER(cpu->thread_id);
     PowerThread *t;
 
     assert(bql_locked());
-    if (!counters.available) {
+    if (!counters.available || thread_shared(cpu)) {
         return;
     }
-    t = g_hash_table_lookup(counters.threads, key);
-    if (!t || --t->vcpus > 0) {
+    t = g_hash_table_lookup(counters.threads, cpu->thread);
+    if (!t) {
         return;
     }
-    /* perf counters stay readable after their thread has exited */
     counters.retired += power_thread_read(t);
-    g_hash_table_remove(counters.threads, key);
+    g_hash_table_remove(counters.threads, cpu->thread);
 }
 
 static uint64_t read_instance(void)
@@ -367,12 +384,11 @@ void power_counters_snapshot(PowerCounts *info)
         v->qom_path = object_get_canonical_path(OBJECT(cpu));
         v->thread_id = cpu->thread_id;
         t = counters.available ?
-            g_hash_table_lookup(counters.threads,
-                                GINT_TO_POINTER(cpu->thread_id)) : NULL;
+            g_hash_table_lookup(counters.threads, cpu->thread) : NULL;
         if (t) {
             v->has_count = true;
             v->count = t->last;
-            v->shared_thread = t->vcpus > 1;
+            v->shared_thread = thread_shared(cpu);
         }
         QAPI_LIST_APPEND(tail, v);
     }

@@ -8,9 +8,9 @@
 #define SYSTEM_POWER_H
 
 #ifdef CONFIG_LINUX
-/* Start counting a vCPU's thread; its thread must exist (cpu->created). */
+/* Start counting the calling vCPU thread, which runs @cpu (BQL held). */
 void power_vcpu_attach(CPUState *cpu);
-/* Stop counting an unplugged vCPU; its thread must have been joined. */
+/* Read the calling vCPU thread's final count before it exits (BQL held). */
 void power_vcpu_detach(CPUState *cpu);
 #else
 static inline void power_vcpu_attach(CPUState *cpu)

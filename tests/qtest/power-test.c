@@ -408,10 +408,23 @@ static void plug_cpu(QTestState *qts, const char *id)
 }
 
 /*
+ * Unplugs vCPU @index, device @id.  The guest has no ACPI code, so the
+ * test ejects the CPU itself through the ACPI CPU hotplug registers
+ * (modern interface at 0xaf00 on pc).
+ */
+static void unplug_cpu(QTestState *qts, const char *id, int index)
+{
+    /* unplug works only with the modern interface: switch to it */
+    qtest_outl(qts, 0xaf00, 0);
+    qtest_qmp_device_del_send(qts, id);
+    qtest_outl(qts, 0xaf00, index);     /* select the CPU */
+    qtest_outb(qts, 0xaf04, 8);         /* eject it */
+    qtest_qmp_eventwait(qts, "DEVICE_DELETED");
+}
+
+/*
  * vCPU hot-plug and unplug: the list follows, the work of the unplugged
  * vCPU stays in the total, and the counter's file descriptor is closed.
- * The guest has no ACPI code, so the test ejects the CPU itself through
- * the ACPI CPU hotplug registers (modern interface at 0xaf00 on pc).
  */
 static void test_hotplug(void)
 {
@@ -437,17 +450,81 @@ static void test_hotplug(void)
     total = get_u64(info, "vcpu-count");
     qobject_unref(info);
 
-    /* unplug works only with the modern interface: switch to it */
-    qtest_outl(qts, 0xaf00, 0);
-    qtest_qmp_device_del_send(qts, "cpu1");
-    qtest_outl(qts, 0xaf00, 1);         /* select CPU 1 */
-    qtest_outb(qts, 0xaf04, 8);         /* eject it */
-    qtest_qmp_eventwait(qts, "DEVICE_DELETED");
+    unplug_cpu(qts, "cpu1", 1);
 
     info = query_power(qts);
     g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 1);
     g_assert_cmpuint(get_u64(info, "vcpu-count"), >=, total);
     g_assert_cmpint(count_fds(qts), ==, fds);
+    qobject_unref(info);
+    qtest_quit(qts);
+}
+
+/* The run time of thread @tid of @qts's QEMU, from its schedstat. */
+static uint64_t thread_run_ns(QTestState *qts, int64_t tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%" PRId64
+                                            "/schedstat", qtest_pid(qts),
+                                            tid);
+    g_autofree char *buf = NULL;
+    uint64_t ns;
+
+    g_assert_true(g_file_get_contents(path, &buf, NULL, NULL));
+    g_assert_cmpint(sscanf(buf, "%" SCNu64, &ns), ==, 1);
+    return ns;
+}
+
+/* The host thread id of vCPU @index, from query-cpus-fast. */
+static int64_t vcpu_thread_id(QTestState *qts, int index)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-cpus-fast' }");
+    QListEntry *e;
+    int64_t tid = -1;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *cpu = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(cpu, "cpu-index") == index) {
+            tid = qdict_get_int(cpu, "thread-id");
+        }
+    }
+    qobject_unref(rsp);
+    g_assert_cmpint(tid, >, 0);
+    return tid;
+}
+
+/*
+ * Under schedstat, a counter can be read only while its thread exists:
+ * an unplugged vCPU's final count must be read on the thread before it
+ * exits.  Nothing reads the plugged vCPU's counter before the unplug, so
+ * all of its count comes from that last read; it must be at least the
+ * run time the thread had just before the eject (read from /proc), and
+ * no more than the whole process's, less the vCPU that stays.
+ */
+static void test_unplug_final_count(void)
+{
+    QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1,maxcpus=2",
+                                  "-object host-power,id=hp0,"
+                                  "counters=schedstat");
+    uint64_t truth, retired, instance;
+    QDict *info;
+
+    plug_cpu(qts, "cpu1");
+    truth = thread_run_ns(qts, vcpu_thread_id(qts, 1));
+    g_assert_cmpuint(truth, >, 0);
+    unplug_cpu(qts, "cpu1", 1);
+
+    info = query_power(qts);
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "vcpus")), ==, 1);
+    retired = get_u64(info, "vcpu-count") - get_u64(vcpu_at(info, 0),
+                                                    "count");
+    instance = get_u64(info, "instance-count") -
+        get_u64(vcpu_at(info, 0), "count");
+    g_test_message("unplugged vCPU: %" PRIu64 " ns counted, its thread "
+                   "had run %" PRIu64 " ns before the eject", retired,
+                   truth);
+    g_assert_cmpuint(retired, >=, truth);
+    g_assert_cmpuint(retired, <=, instance);
     qobject_unref(info);
     qtest_quit(qts);
 }
@@ -504,6 +581,7 @@ int main(int argc, char **argv)
         add_guest_case(accels[i].name, accels[i].accel, POWER_GUEST_HALT, 4);
     }
     qtest_add_func("power/hotplug", test_hotplug);
+    qtest_add_func("power/unplug-final-count", test_unplug_final_count);
     qtest_add_func("power/hmp", test_hmp);
     return g_test_run();
 }
