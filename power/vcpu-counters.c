@@ -140,20 +140,35 @@ static TaskCounterSource mode_source(PowerCounterMode mode)
     }
 }
 
-/* The first source that works, or the reasons why none does. */
+/*
+ * The first source that works and counts the kernel's work too; cycles
+ * in user mode only (perf_event_paranoid) miss a KVM vCPU's guest kernel
+ * and its host kernel work, so they are taken only when no other source
+ * works.  Or the reasons why none does.
+ */
 static void start_auto(void)
 {
     g_autoptr(GString) why = g_string_new("no counter source works:");
+    bool user_only_works = false;
 
     for (int i = 0; i < ARRAY_SIZE(auto_order); i++) {
         Error *err = NULL;
 
         if (probe(auto_order[i], &err)) {
-            start(auto_order[i]);
-            return;
+            if (!counters.kernel_excluded) {
+                start(auto_order[i]);
+                return;
+            }
+            user_only_works = true;
+            continue;
         }
         g_string_append_printf(why, " %s;", error_get_pretty(err));
         error_free(err);
+    }
+    if (user_only_works) {
+        probe(TASK_COUNTER_CYCLES, &error_abort);
+        start(TASK_COUNTER_CYCLES);
+        return;
     }
     g_string_truncate(why, why->len - 1);
     counters.unavailable = g_string_free(g_steal_pointer(&why), false);

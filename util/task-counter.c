@@ -83,9 +83,13 @@ bool task_counter_open(TaskCounter *tc, TaskCounterSource source, pid_t tid,
 
     tc->fd = perf_open(source, t, -1, inherit, false);
     if (tc->fd < 0 && (errno == EACCES || errno == EPERM)) {
-        /* perf_event_paranoid >= 2 without CAP_PERFMON: user mode only */
+        /*
+         * perf_event_paranoid >= 2 without CAP_PERFMON: user mode only.
+         * That loses kernel work for cycles alone: task-clock counts
+         * the task's time whatever exclude_kernel says.
+         */
         tc->fd = perf_open(source, t, -1, inherit, true);
-        tc->kernel_excluded = tc->fd >= 0;
+        tc->kernel_excluded = tc->fd >= 0 && source == TASK_COUNTER_CYCLES;
     }
     if (tc->fd < 0) {
         error_setg_errno(errp, errno,

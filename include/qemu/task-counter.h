@@ -21,7 +21,7 @@ typedef struct TaskCounter {
     TaskCounterSource source;
     int fd;                     /* perf event or schedstat file; -1: closed */
     pid_t tid;
-    bool kernel_excluded;       /* opened with exclude_kernel (paranoid) */
+    bool kernel_excluded;       /* cycles in user mode only (paranoid) */
 } TaskCounter;
 
 #define TASK_COUNTER_INIT { .fd = -1 }
@@ -37,7 +37,8 @@ bool task_counter_source_is_time(TaskCounterSource source);
  * With @inherit, threads that @tid creates later are counted too (perf
  * sources only).  Hardware cycles include guest mode (exclude_guest=0).
  * When perf_event_paranoid forbids counting the kernel, the counter is
- * opened for user mode only and @kernel_excluded is set.
+ * opened for user mode only; for cycles, which then miss the kernel's
+ * work, @kernel_excluded is set (task-clock still counts all the time).
  */
 bool task_counter_open(TaskCounter *tc, TaskCounterSource source, pid_t tid,
                        bool inherit, Error **errp);
