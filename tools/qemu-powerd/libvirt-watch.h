@@ -35,4 +35,7 @@ bool lvwatch_connect(LvWatch *w, Error **errp);
  */
 GPtrArray *lvwatch_list(LvWatch *w, int64_t deadline, Error **errp);
 
+/* How many times libvirt's domains were listed (0 without @w). */
+uint64_t lvwatch_lists(LvWatch *w);
+
 #endif

@@ -932,6 +932,8 @@ int main(int argc, char **argv)
                 .counter_unit = !pd.unit_known ? NULL :
                     pd.unit_cycles ? "cycles" : "nanoseconds",
                 .poll_s = pd.poll_s,
+                .libvirt = pd.watch != NULL,
+                .libvirt_lists = lvwatch_lists(pd.watch),
                 .nzones = pd.host.nzones,
                 .zones = zones,
                 .vms = vms,

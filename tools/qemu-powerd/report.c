@@ -71,6 +71,10 @@ char *report_json(const Report *r)
     json_append_number(o, r->interval_s);
     g_string_append(o, ", \"poll_s\": ");
     json_append_number(o, r->poll_s);
+    if (r->libvirt) {
+        g_string_append_printf(o, ", \"libvirt_lists\": %" PRIu64,
+                               r->libvirt_lists);
+    }
     g_string_append(o, ", \"energy_source\": ");
     json_append_string(o, r->energy_source);
     g_string_append(o, ", \"host_work_source\": ");
@@ -413,6 +417,14 @@ char *report_metrics(const Report *r)
     g_string_append(o, "qemu_power_poll_duration_seconds ");
     json_append_number(o, r->poll_s);
     g_string_append_c(o, '\n');
+
+    if (r->libvirt) {
+        report_metric_head(o, "qemu_power_libvirt_lists_total", "counter",
+                    "Times libvirt's domains were listed: when its lifecycle "
+                    "events said they changed, or once a minute.");
+        g_string_append_printf(o, "qemu_power_libvirt_lists_total %" PRIu64
+                               "\n", r->libvirt_lists);
+    }
 
     report_metric_head(o, "qemu_power_vm_info", "gauge",
                 "How the VM is measured (always 1): mode \"stock\" is a QEMU "

@@ -42,6 +42,8 @@ typedef struct Report {
     /* the measured VMs' work / the host's; NaN if the host did none */
     double vm_work_ratio;
     double poll_s;              /* how long the last poll round took */
+    bool libvirt;               /* VMs found through libvirt */
+    uint64_t libvirt_lists;     /* times its domains were listed */
     size_t nzones;
     ReportZone *zones;
     GPtrArray *vms;             /* Vm */
