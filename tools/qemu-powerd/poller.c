@@ -535,11 +535,11 @@ static void collect_libvirt(Powerd *pd, GPtrArray *waiting,
 }
 
 /*
- * Wait for the samples that @waiting push on their QMP sockets, which no
- * worker uses now.
+ * Wait for the samples that @waiting push on their QMP sockets, or (with
+ * @channel) write to their sampling channels, which no worker uses now.
  */
-static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
-                        int64_t deadline)
+static void collect_sockets(Powerd *pd, GPtrArray *waiting, bool channel,
+                            int64_t boundary_us, int64_t deadline)
 {
     g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
     bool first = true;
@@ -556,60 +556,9 @@ static void collect_qmp(Powerd *pd, GPtrArray *waiting, int64_t boundary_us,
             if (!first && !pfds[i].revents) {
                 continue;
             }
-            ok = vm_qmp_drain(vm, &err);
+            ok = channel ? vm_channel_drain(vm, &err) :
+                vm_qmp_drain(vm, &err);
             g_mutex_lock(&pd->lock);
-            if (ok) {
-                done = take_sample(pd, vm, g_steal_pointer(&vm->event),
-                                   boundary_us);
-            } else {
-                vm->answered = done = true;
-                vm->error = g_strdup(error_get_pretty(err));
-                vm->mode = VM_MODE_SETUP;
-                error_free(err);
-            }
-            g_mutex_unlock(&pd->lock);
-            if (done) {
-                g_ptr_array_remove_index_fast(waiting, i);
-            }
-        }
-        left = MIN(deadline - g_get_monotonic_time(), STOP_CHECK_US);
-        if (!waiting->len || left <= 0 || powerd_stop) {
-            return;
-        }
-        for (guint i = 0; i < waiting->len; i++) {
-            Vm *vm = g_ptr_array_index(waiting, i);
-
-            pfds[i] = (struct pollfd) { .fd = vm->fd, .events = POLLIN };
-        }
-        powerd_watchdog();
-        poll(pfds, waiting->len, (left + 999) / 1000);
-        first = false;
-    }
-}
-
-/*
- * Wait for the records of @waiting on their sampling channels, which only
- * the main thread reads.
- */
-static void collect_channels(Powerd *pd, GPtrArray *waiting,
-                             int64_t boundary_us, int64_t deadline)
-{
-    g_autofree struct pollfd *pfds = g_new(struct pollfd, waiting->len);
-    bool first = true;
-
-    for (;;) {
-        int64_t left;
-
-        for (guint i = waiting->len; i-- > 0;) {
-            Vm *vm = g_ptr_array_index(waiting, i);
-            Error *err = NULL;
-            bool ok, done;
-
-            if (!first && !pfds[i].revents) {
-                continue;
-            }
-            g_mutex_lock(&pd->lock);
-            ok = vm_channel_drain(vm, &err);
             if (ok) {
                 done = take_sample(pd, vm, g_steal_pointer(&vm->event),
                                    boundary_us);
@@ -632,7 +581,8 @@ static void collect_channels(Powerd *pd, GPtrArray *waiting,
         for (guint i = 0; i < waiting->len; i++) {
             Vm *vm = g_ptr_array_index(waiting, i);
 
-            pfds[i] = (struct pollfd) { .fd = vm->chan_fd, .events = POLLIN };
+            pfds[i] = (struct pollfd) {
+                .fd = channel ? vm->chan_fd : vm->fd, .events = POLLIN };
         }
         powerd_watchdog();
         poll(pfds, waiting->len, (left + 999) / 1000);
@@ -662,12 +612,12 @@ static void collect_samples(Powerd *pd, GPtrArray *vms, int64_t boundary_us,
     }
     g_mutex_unlock(&pd->lock);
     if (channels->len) {
-        collect_channels(pd, channels, boundary_us, deadline);
+        collect_sockets(pd, channels, true, boundary_us, deadline);
     }
     if (pd->inbox) {
         collect_libvirt(pd, waiting, boundary_us, deadline);
     } else if (waiting->len) {
-        collect_qmp(pd, waiting, boundary_us, deadline);
+        collect_sockets(pd, waiting, false, boundary_us, deadline);
     }
 }
 
