@@ -529,6 +529,132 @@ static void test_unplug_final_count(void)
     qtest_quit(qts);
 }
 
+/*
+ * The value of stat @name in a query-stats reply, in the result of
+ * @qom_path (NULL: the one result, of target vm).
+ */
+static uint64_t stat_of(QDict *rsp, const char *qom_path, const char *name)
+{
+    QList *results = qdict_get_qlist(rsp, "return");
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(results, e) {
+        QDict *r = qobject_to(QDict, qlist_entry_obj(e));
+        QListEntry *se;
+
+        if (qom_path && strcmp(qdict_get_str(r, "qom-path"), qom_path)) {
+            continue;
+        }
+        g_assert_cmpstr(qdict_get_str(r, "provider"), ==, "power");
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(r, "stats"), se) {
+            QDict *st = qobject_to(QDict, qlist_entry_obj(se));
+
+            if (!strcmp(qdict_get_str(st, "name"), name)) {
+                return get_u64(st, "value");
+            }
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * query-stats' power provider gives the counts of query-power: with two
+ * spinning vCPUs, each count read between two query-power calls is
+ * strictly between the two's (a value kept from an earlier read would
+ * not be).  Names and vCPUs filter; the schema has the counter's unit;
+ * without counters there are no power stats.
+ */
+static void test_query_stats(void)
+{
+    QTestState *qts = start_guest("tcg", POWER_GUEST_SPIN, "2",
+                                  "-object host-power,id=hp0,"
+                                  "counters=task-clock");
+    QDict *before, *after, *vm, *vcpu, *rsp, *schema;
+    const char *path1;
+    QList *l;
+
+    before = query_power(qts);
+    vm = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                   "{ 'target': 'vm', 'providers': "
+                   "[ { 'provider': 'power' } ] } }");
+    vcpu = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                     "{ 'target': 'vcpu', 'providers': "
+                     "[ { 'provider': 'power' } ] } }");
+    after = query_power(qts);
+    l = qdict_get_qlist(vm, "return");
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    g_assert_false(qdict_haskey(qobject_to(QDict, qlist_peek(l)),
+                                "qom-path"));
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? "vcpu-count" : "instance-count";
+
+        g_assert_cmpuint(get_u64(before, key), <, stat_of(vm, NULL, key));
+        g_assert_cmpuint(stat_of(vm, NULL, key), <, get_u64(after, key));
+    }
+    g_assert_cmpint(qlist_size(qdict_get_qlist(vcpu, "return")), ==, 2);
+    for (int i = 0; i < 2; i++) {
+        uint64_t c = stat_of(vcpu, qdict_get_str(vcpu_at(after, i),
+                                                 "qom-path"), "count");
+
+        g_assert_cmpuint(get_u64(vcpu_at(before, i), "count"), <, c);
+        g_assert_cmpuint(c, <, get_u64(vcpu_at(after, i), "count"));
+    }
+    path1 = qdict_get_str(vcpu_at(after, 1), "qom-path");
+    qobject_unref(vm);
+
+    /* filters: one name, one vCPU */
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                    "{ 'target': 'vcpu', 'vcpus': [ %s ], 'providers': "
+                    "[ { 'provider': 'power', 'names': [ 'count' ] } ] } }",
+                    path1);
+    l = qdict_get_qlist(rsp, "return");
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    g_assert_cmpstr(qdict_get_str(qobject_to(QDict, qlist_peek(l)),
+                                  "qom-path"), ==, path1);
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                    "{ 'target': 'vm', 'providers': [ { 'provider': "
+                    "'power', 'names': [ 'vcpu-count' ] } ] } }");
+    l = qdict_get_qlist(qobject_to(QDict, qlist_peek(
+        qdict_get_qlist(rsp, "return"))), "stats");
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    g_assert_cmpstr(qdict_get_str(qobject_to(QDict, qlist_peek(l)), "name"),
+                    ==, "vcpu-count");
+    qobject_unref(rsp);
+
+    /* the schema: cumulative nanoseconds for task-clock */
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-stats-schemas', "
+                    "'arguments': { 'provider': 'power' } }");
+    l = qdict_get_qlist(rsp, "return");
+    g_assert_cmpint(qlist_size(l), ==, 2);
+    schema = qobject_to(QDict, qlist_peek(l));
+    if (strcmp(qdict_get_str(schema, "target"), "vm")) {
+        schema = qobject_to(QDict, qlist_entry_obj(
+            QTAILQ_NEXT(QTAILQ_FIRST(&l->head), next)));
+    }
+    g_assert_cmpstr(qdict_get_str(schema, "target"), ==, "vm");
+    schema = qobject_to(QDict, qlist_peek(qdict_get_qlist(schema, "stats")));
+    g_assert_cmpstr(qdict_get_str(schema, "name"), ==, "instance-count");
+    g_assert_cmpstr(qdict_get_str(schema, "type"), ==, "cumulative");
+    g_assert_cmpstr(qdict_get_str(schema, "unit"), ==, "seconds");
+    g_assert_cmpint(qdict_get_int(schema, "base"), ==, 10);
+    g_assert_cmpint(qdict_get_int(schema, "exponent"), ==, -9);
+    qobject_unref(rsp);
+    qobject_unref(vcpu);
+    qobject_unref(before);
+    qobject_unref(after);
+    qtest_quit(qts);
+
+    qts = start_guest("tcg", POWER_GUEST_HALT, "1",
+                      "-object host-power,id=hp0,counters=off");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                    "{ 'target': 'vm', 'providers': "
+                    "[ { 'provider': 'power' } ] } }");
+    g_assert_cmpint(qlist_size(qdict_get_qlist(rsp, "return")), ==, 0);
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 static void test_hmp(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1",
@@ -582,6 +708,7 @@ int main(int argc, char **argv)
     }
     qtest_add_func("power/hotplug", test_hotplug);
     qtest_add_func("power/unplug-final-count", test_unplug_final_count);
+    qtest_add_func("power/query-stats", test_query_stats);
     qtest_add_func("power/hmp", test_hmp);
     return g_test_run();
 }
