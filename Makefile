@@ -12,13 +12,17 @@
 #   make bench      benchmarks (not tests): they print ratios
 #   make checkpatch QEMU's checkpatch.pl on the series and our new files
 #   make patches    regenerate patches/ from the commits in build/qemu
+#   make series     build/series/: the whole patch set, new files included,
+#                   as a series for qemu-devel (scripts/series.map)
+#   make check-series  each patch of it applies, builds, passes checkpatch
+#                   and its qtests (a full build and one per patch: long)
 #   make clean      remove QEMU's build directory (keeps the sources)
 #   make distclean  remove build/ entirely
 
 export JOBS ?= $(shell nproc)
 
 .PHONY: all deps src tree qemu check check-stress checkpatch demo validate bench \
-	patches clean distclean
+	patches series check-series clean distclean
 
 all: qemu
 
@@ -55,12 +59,20 @@ bench: qemu
 	@python3 tests/bench/qmp-bench.py --json build/bench/qmp.json
 	@python3 tests/bench/powerd-bench.py --json build/bench/powerd.json
 	@python3 tests/bench/push-bench.py --json build/bench/push.json
+	@cc -O2 -Wall -o build/bench/record-cost tests/bench/record-cost.c
+	@build/bench/record-cost | tee build/bench/record-cost.txt
 	@python3 tests/bench/attribution-bench.py --json build/bench/attribution.json
 	@python3 tests/bench/scaling-bench.py --json build/bench/scaling.json
 	@python3 tests/bench/summary.py build/bench
 
 patches:
 	@sh scripts/export-patches.sh
+
+series: tree
+	@sh scripts/make-series.sh
+
+check-series: series
+	@sh scripts/check-series.sh
 
 clean:
 	rm -rf build/qemu/build build/qemu-system-x86_64
