@@ -34,13 +34,17 @@ def test_modes_agree(tiny, meters, tmpdir_short, daemons):
     turn, 8 intervals of 1 s: every VM is in the mode asked for; in each
     mode its energy is within the meter's bounds; and the modes agree on
     each VM's mean power within 2 % (of the spinning VM's power for the
-    halted one, whose own power is about nothing).
+    halted one, whose own power is about nothing).  The modes run one
+    after another, and what the VMs really draw differs between those
+    windows on a loaded host (the spinning VM by 5 % here), so what must
+    agree is each mode's error against the meter over its own window:
+    reported minus true mean power.
     """
     meter = meters(idle_watts=IDLE_W)
     names = {'c-spin': 'spin', 'c-half': 'half', 'c-halt': 'halt'}
     for name, guest in names.items():
         meter.track(name, tiny(name, guest).get_pid())
-    watts = {}
+    watts, error = {}, {}
     for mode, seen in MODES:
         d = daemons(*powerd_args(meter, os.path.join(tmpdir_short, '*.qmp'),
                                  '--mode', mode, '--count', '8',
@@ -60,13 +64,15 @@ def test_modes_agree(tiny, meters, tmpdir_short, daemons):
             print('%s (%s): %.3f J reported, %.3f J true' %
                   (name, seen, got, true))
             assert lo <= got <= hi, (seen, name, got, lo, hi)
-            watts.setdefault(name, {})[seen] = got / (t2 - t1)
-    scale = max(watts['c-spin'].values())
-    for name, w in watts.items():
-        print('%s: %s' % (name, ', '.join('%s %.3f W' % kv
-                                          for kv in w.items())))
-        ref = max(w.values()) if name != 'c-halt' else scale
-        assert max(w.values()) - min(w.values()) <= 0.02 * ref, (name, w)
+            watts.setdefault(name, {})[seen] = true / (t2 - t1)
+            error.setdefault(name, {})[seen] = (got - true) / (t2 - t1)
+    scale = min(watts['c-spin'].values())
+    for name, e in error.items():
+        print('%s: true %s; reported - true: %s' % (
+            name, ', '.join('%s %.3f W' % kv for kv in watts[name].items()),
+            ', '.join('%s %+.3f W' % kv for kv in e.items())))
+        ref = min(watts[name].values()) if name != 'c-halt' else scale
+        assert max(e.values()) - min(e.values()) <= 0.02 * ref, (name, e)
 
 
 def test_consumer_sigkill(tiny, meters, tmpdir_short, daemons):
