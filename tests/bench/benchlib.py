@@ -179,6 +179,21 @@ def stop_pids(pids, timeout=20):
 cpu_ns = meter.process_cpu_ns
 
 
+def cpu_total_s(pid):
+    """
+    CPU time of process @pid in s, the threads that have exited included
+    (utime + stime of /proc/PID/stat, to the clock tick), or None once it
+    is gone: for a process whose worker threads come and go, whose run
+    time cpu_ns() would lose with them.
+    """
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 # A field of /proc/PID/status (VmRSS, VmHWM in kB), or None.
 status_kb = machines.status_field
 

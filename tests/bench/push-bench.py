@@ -32,12 +32,20 @@
 # VM per lease/3, default every 100 s) fall outside the window: their
 # share per interval is printed apart, from poll-libvirt's cost per VM.
 #
-# Usage: push-bench.py [--vms 1,10,50] [--seconds 10] [--json FILE]
+# QEMU's own part per sample is measured apart, where it stands above the
+# noise of the QEMUs' idle rate: each QEMU samples at the fastest interval
+# (100 ms) into a channel over its second monitor, read by a consumer that
+# only counts the records, and the QEMUs' CPU beyond their idle rate is
+# divided by the records they sent.
+#
+# Usage: push-bench.py [--vms 1,10,50,200] [--seconds 10] [--json FILE]
 import argparse
 import collections
 import contextlib
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,11 +105,12 @@ def run(m, ctx, args, libvirtd, qemus):
     out = tempfile.TemporaryFile('w+')
     p = subprocess.Popen(m.command(ctx), stdout=out)
     time.sleep(args.warmup)
-    t0, c0, l0, q0 = time.time(), cpu_s([p.pid]), cpu_s([libvirtd]), \
-        cpu_s(qemus)
+    # (the consumer's and libvirtd's worker threads come and go)
+    t0, c0, l0, q0 = time.time(), benchlib.cpu_total_s(p.pid), \
+        benchlib.cpu_total_s(libvirtd), cpu_s(qemus)
     time.sleep(args.seconds)
-    t1, c1, l1, q1 = time.time(), cpu_s([p.pid]), cpu_s([libvirtd]), \
-        cpu_s(qemus)
+    t1, c1, l1, q1 = time.time(), benchlib.cpu_total_s(p.pid), \
+        benchlib.cpu_total_s(libvirtd), cpu_s(qemus)
     if p.wait() != 0:
         sys.exit('push-bench: %s failed' % m.name)
     after = idle_rate(qemus, args.idle_seconds)
@@ -134,12 +143,73 @@ def run(m, ctx, args, libvirtd, qemus):
                 'without_qemu': 1e6 * (c1 - c0 + l1 - l0) / (n * rounds)}}
 
 
+def qemu_per_sample(ctx, args, qemus):
+    """
+    QEMU's CPU per channel record, in us: the QEMUs' CPU over their idle
+    rate while they sample every 100 ms, over the records they sent.
+    """
+    conns, ends = [], []
+    try:
+        for i in range(len(qemus)):
+            q = benchlib.qmp(os.path.join(ctx.tmp, 'vm%d.qmp' % i))
+            conns.append(q)
+            mine, theirs = socket.socketpair(socket.AF_UNIX,
+                                             socket.SOCK_SEQPACKET)
+            ends.append(mine)
+            q.send_fd_scm(theirs.fileno())
+            q.cmd('getfd', fdname='bench')
+            theirs.close()
+        before = idle_rate(qemus, args.idle_seconds)
+        for q in conns:
+            q.cmd('set-power-sampling', enable=True, channel='bench',
+                  **{'interval-ms': 100})
+        records, end = 0, time.monotonic() + 1
+        while time.monotonic() < end:       # warm-up: drain only
+            for s in select.select(ends, [], [], 0.2)[0]:
+                s.recv(4096)
+        t0, c0 = time.monotonic(), cpu_s(qemus)
+        end = t0 + args.seconds
+        while time.monotonic() < end:
+            for s in select.select(ends, [], [], 0.2)[0]:
+                if s.recv(4096):
+                    records += 1
+        t1, c1 = time.monotonic(), cpu_s(qemus)
+        for s in ends:
+            s.close()
+        for q in conns:
+            benchlib.machines.wait_until(
+                lambda: q.cmd('query-power-sampling')['active'] is False, 5,
+                'sampling stops when the channel closes')
+        after = idle_rate(qemus, args.idle_seconds)
+    finally:
+        for s in ends:
+            s.close()
+        for q in conns:
+            q.close()
+    idle = (before + after) / 2
+    extra = c1 - c0 - idle * (t1 - t0)
+    return {'vms': len(qemus), 'records': records,
+            'us_per_sample': 1e6 * extra / max(records, 1),
+            'noise_us_per_sample': 1e6 * abs(before - after) * (t1 - t0) /
+            max(records, 1)}
+
+
 def ratio(r, results, key):
     base = [b for b in results if b['vms'] == r['vms'] and
             b['method'] == BASE]
     if not base or base[0]['us_per_vm_interval'][key] <= 0:
         return float('nan')
     return r['us_per_vm_interval'][key] / base[0]['us_per_vm_interval'][key]
+
+
+def print_per_sample(per_sample):
+    print('\nQEMU\'s part per channel record (each QEMU samples every '
+          '100 ms)')
+    print('%4s %9s %12s %10s' % ('N', 'records', 'us/record', 'noise +-us'))
+    for r in per_sample:
+        print('%4d %9d %12.1f %10.1f' % (r['vms'], r['records'],
+                                         r['us_per_sample'],
+                                         r['noise_us_per_sample']))
 
 
 def print_table(results, renew_us):
@@ -167,7 +237,7 @@ def print_table(results, renew_us):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument('--vms', default='1,10,50')
+    ap.add_argument('--vms', default='1,10,50,200')
     ap.add_argument('--seconds', type=float, default=10)
     ap.add_argument('--warmup', type=float, default=3)
     ap.add_argument('--idle-seconds', type=float, default=3)
@@ -180,7 +250,7 @@ def main():
     benchlib.wait_binaries()
     build_bulk_stats()
     mach = benchlib.machine()
-    results, renew_us = [], {}
+    results, renew_us, per_sample = [], {}, []
     with tempfile.TemporaryDirectory(prefix='push-bench-') as tmp, \
             contextlib.ExitStack() as cleanup:
         # libvirt's QEMU runs as libvirt-qemu: it reads the firmware and
@@ -214,15 +284,22 @@ def main():
                     if m.name == 'poll-libvirt':
                         renew_us[n] = r['us_per_vm_interval']['total'] / \
                             (LEASE_S // 3)
+                if n >= 10 and not args.methods:
+                    per_sample.append(qemu_per_sample(ctx, args, qemus))
+                    print('N = %d QEMU per record: %.1f us' %
+                          (n, per_sample[-1]['us_per_sample']), flush=True)
             finally:
                 for name in list(lv.domains):
                     lv.destroy(name)
     print_table(results, renew_us)
+    print_per_sample(per_sample)
     if args.json:
         benchlib.write_json(args.json, {'seconds': args.seconds,
                                         'lease_s': LEASE_S,
                                         'renewal_us_per_vm_interval':
-                                        renew_us, 'results': results}, mach)
+                                        renew_us, 'results': results,
+                                        'qemu_per_record': per_sample},
+                            mach)
 
 
 if __name__ == '__main__':
