@@ -558,47 +558,71 @@ static uint64_t stat_of(QDict *rsp, const char *qom_path, const char *name)
 }
 
 /*
- * query-stats' power provider gives the counts of query-power: with two
- * spinning vCPUs, each count read between two query-power calls is
- * strictly between the two's (a value kept from an earlier read would
- * not be).  Names and vCPUs filter; the schema has the counter's unit;
- * without counters there are no power stats.
+ * Whether every count of query-stats' replies @vm and @vcpu is past
+ * query-power's snapshot @snap (with @after: whether none is).
+ */
+static bool stats_past(QDict *snap, QDict *vm, QDict *vcpu, bool after)
+{
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? "vcpu-count" : "instance-count";
+        uint64_t c = stat_of(vm, NULL, key);
+
+        if (after ? c > get_u64(snap, key) : c <= get_u64(snap, key)) {
+            return false;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        QDict *v = vcpu_at(snap, i);
+        uint64_t c = stat_of(vcpu, qdict_get_str(v, "qom-path"), "count");
+
+        if (after ? c > get_u64(v, "count") : c <= get_u64(v, "count")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * query-stats' power provider gives the counts of query-power, read when
+ * asked: with two spinning vCPUs, every count it gives soon gets past a
+ * query-power snapshot taken before (a value kept from an earlier read
+ * never would), and none is past a snapshot taken after.  Names and
+ * vCPUs filter; the schema has the counter's unit; without counters
+ * there are no power stats.
  */
 static void test_query_stats(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_SPIN, "2",
                                   "-object host-power,id=hp0,"
                                   "counters=task-clock");
+    int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     QDict *before, *after, *vm, *vcpu, *rsp, *schema;
     const char *path1;
     QList *l;
 
     before = query_power(qts);
-    vm = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
-                   "{ 'target': 'vm', 'providers': "
-                   "[ { 'provider': 'power' } ] } }");
-    vcpu = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
-                     "{ 'target': 'vcpu', 'providers': "
-                     "[ { 'provider': 'power' } ] } }");
+    for (;;) {
+        vm = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                       "{ 'target': 'vm', 'providers': "
+                       "[ { 'provider': 'power' } ] } }");
+        vcpu = qtest_qmp(qts, "{ 'execute': 'query-stats', 'arguments': "
+                         "{ 'target': 'vcpu', 'providers': "
+                         "[ { 'provider': 'power' } ] } }");
+        g_assert_cmpint(qlist_size(qdict_get_qlist(vcpu, "return")), ==, 2);
+        if (stats_past(before, vm, vcpu, false)) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        qobject_unref(vm);
+        qobject_unref(vcpu);
+        g_usleep(10 * 1000);            /* the poll step */
+    }
     after = query_power(qts);
+    g_assert_true(stats_past(after, vm, vcpu, true));
     l = qdict_get_qlist(vm, "return");
     g_assert_cmpint(qlist_size(l), ==, 1);
     g_assert_false(qdict_haskey(qobject_to(QDict, qlist_peek(l)),
                                 "qom-path"));
-    for (int i = 0; i < 2; i++) {
-        const char *key = i ? "vcpu-count" : "instance-count";
-
-        g_assert_cmpuint(get_u64(before, key), <, stat_of(vm, NULL, key));
-        g_assert_cmpuint(stat_of(vm, NULL, key), <, get_u64(after, key));
-    }
-    g_assert_cmpint(qlist_size(qdict_get_qlist(vcpu, "return")), ==, 2);
-    for (int i = 0; i < 2; i++) {
-        uint64_t c = stat_of(vcpu, qdict_get_str(vcpu_at(after, i),
-                                                 "qom-path"), "count");
-
-        g_assert_cmpuint(get_u64(vcpu_at(before, i), "count"), <, c);
-        g_assert_cmpuint(c, <, get_u64(vcpu_at(after, i), "count"));
-    }
     path1 = qdict_get_str(vcpu_at(after, 1), "qom-path");
     qobject_unref(vm);
 
