@@ -63,7 +63,7 @@ trap 'rm -rf "$tmp"' EXIT
 awk -v map="$map" '
     function fail(msg) { printf "make-series: %s:%d: %s\n", map, NR, msg > "/dev/stderr"; bad = 1; exit 1 }
     /^[ \t]*(#|$)/ { next }
-    /^(patch|append|cover) / {
+    /^(patch|append|cover|omit) / {
         kind = $1; sub(/^[a-z]+ +/, ""); sub(/[ \t]+$/, "")
         if ($0 == "") fail(kind " without a subject")
         if (kind == "cover" && ncover++) fail("a second cover")
@@ -197,6 +197,9 @@ while [ "$i" -lt "$nsec" ]; do
     append)
         { section "$i" subject; echo; section "$i" text; } | signoff > "$tmp/msg"
         commit_with_files "$i" "$revdate"
+        ;;
+    omit)
+        note "not posted ($(section "$i" subject)): $(files_of "$i" | wc -l) files"
         ;;
     esac
 done
