@@ -556,9 +556,14 @@ static void collect_sockets(Powerd *pd, GPtrArray *waiting, bool channel,
             if (!first && !pfds[i].revents) {
                 continue;
             }
-            ok = channel ? vm_channel_drain(vm, &err) :
-                vm_qmp_drain(vm, &err);
-            g_mutex_lock(&pd->lock);
+            /* a channel is closed under the lock, as the reports see it */
+            if (channel) {
+                g_mutex_lock(&pd->lock);
+                ok = vm_channel_drain(vm, &err);
+            } else {
+                ok = vm_qmp_drain(vm, &err);
+                g_mutex_lock(&pd->lock);
+            }
             if (ok) {
                 done = take_sample(pd, vm, g_steal_pointer(&vm->event),
                                    boundary_us);
