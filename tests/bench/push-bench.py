@@ -21,9 +21,11 @@
 #                  task_clock per interval, in C (the cost floor)
 #
 # Each method runs alone for --seconds after a --warmup (qemu-powerd asks
-# each VM to push during it), interval 1 s.  Over the steady part we sum
-# the CPU (schedstat run time of all threads) of the consumer, of
-# libvirtd, and the QEMUs' extra CPU over their idle rate (measured just
+# each VM to push during it) and once every VM is measured (at most
+# --steady-timeout more), interval 1 s.  Over the steady part we sum the
+# CPU of the consumer and of libvirtd (/proc/PID/stat, exited threads
+# included), and the QEMUs' extra CPU (schedstat run time of all threads)
+# over their idle rate (measured just
 # before and just after the method, without any consumer; the difference
 # of the two says how noisy that part is).  The result is the total CPU
 # per VM per interval; ratios are to bulk-stats at the same N.  qemu-powerd
@@ -100,22 +102,48 @@ def idle_rate(pids, seconds):
     return (cpu_s(pids) - c) / (time.monotonic() - t)
 
 
+def steady(out, n):
+    """Whether the newest line of @out has all @n VMs measured."""
+    out.seek(0)
+    lines = [x for x in out.read().splitlines() if x.strip()]
+    out.seek(0, os.SEEK_END)
+    if not lines:
+        return False
+    try:
+        vms = json.loads(lines[-1])['vms']
+    except ValueError:
+        return False
+    return sum(v['status'] == 'ok' for v in vms) >= n
+
+
 def run(m, ctx, args, libvirtd, qemus):
     before = idle_rate(qemus, args.idle_seconds)
     out = tempfile.TemporaryFile('w+')
     p = subprocess.Popen(m.command(ctx), stdout=out)
+    # the window starts once every VM is measured: setting N channels or
+    # leases up through libvirt takes a while when N is large
     time.sleep(args.warmup)
+    end = time.monotonic() + args.steady_timeout
+    while not steady(out, len(qemus)) and time.monotonic() < end and \
+            p.poll() is None:
+        time.sleep(0.5)
     # (the consumer's and libvirtd's worker threads come and go)
     t0, c0, l0, q0 = time.time(), benchlib.cpu_total_s(p.pid), \
         benchlib.cpu_total_s(libvirtd), cpu_s(qemus)
     time.sleep(args.seconds)
     t1, c1, l1, q1 = time.time(), benchlib.cpu_total_s(p.pid), \
         benchlib.cpu_total_s(libvirtd), cpu_s(qemus)
-    if p.wait() != 0:
+    p.terminate()
+    if p.wait(timeout=60) not in (0, -15):
         sys.exit('push-bench: %s failed' % m.name)
     after = idle_rate(qemus, args.idle_seconds)
     out.seek(0)
-    lines = [json.loads(x) for x in out if x.strip()]
+    lines = []
+    for x in out:
+        try:
+            lines.append(json.loads(x))
+        except ValueError:
+            pass            # a line cut short by the SIGTERM
     out.close()
     inside = [x for x in lines if t0 <= x['time'] < t1]
     rounds = len(inside) or 1
@@ -241,6 +269,9 @@ def main():
     ap.add_argument('--seconds', type=float, default=10)
     ap.add_argument('--warmup', type=float, default=3)
     ap.add_argument('--idle-seconds', type=float, default=3)
+    ap.add_argument('--steady-timeout', type=float, default=90,
+                    help='at most this long after the warm-up for every '
+                    'VM to be measured before the window starts')
     ap.add_argument('--methods', help='a subset of: ' +
                     ', '.join(m.name for m in METHODS))
     ap.add_argument('--json')
@@ -257,7 +288,7 @@ def main():
         # makes its second QMP socket here
         os.chmod(tmp, 0o1777)
         ctx = argparse.Namespace(tmp=tmp)
-        ctx.count = int(args.warmup + args.seconds + 2)
+        ctx.count = 1000000         # stopped after the window
         sysfs = os.path.join(tmp, 'sys')
         cleanup.callback(benchlib.fake_rapl(sysfs).stop)
         ctx.powerd = ['--energy-source', 'powercap', '--sysfs-root', sysfs,

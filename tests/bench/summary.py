@@ -83,6 +83,9 @@ def push(r):
     print('  (lease renewals through libvirt add, per VM per interval: %s '
           'us)' % ', '.join('N=%s %.1f' % (n, v) for n, v in
                             r.get('renewal_us_per_vm_interval', {}).items()))
+    for x in r.get('qemu_per_record', []):
+        print('  N = %d: QEMU\'s part per channel record %.1f us (+-%.1f)' %
+              (x['vms'], x['us_per_sample'], x['noise_us_per_sample']))
 
 
 def attribution(r):
