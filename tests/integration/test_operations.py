@@ -287,7 +287,7 @@ BAD_OPTIONS = [
     (['--idle-watts', '=5'], "a zone name before '='"),
     (['--idle-watts', 'dram=5'],
      "this host has no zone 'dram' (its zones: package-0)"),
-    (['--mode', 'push'], "--mode is auto or poll, not 'push'"),
+    (['--mode', 'push'], "--mode is auto, event or poll, not 'push'"),
     (['--lease', '0.5'], "--lease wants a number of at least 1, not '0.5'"),
     (['--lease', '100000'], "--lease is at most 86400 seconds"),
     (['--interval', '2', '--lease', '1'],
