@@ -37,22 +37,28 @@ static void stat_add(StatsList ***tail, strList *names, const char *name,
 static void power_stats(StatsResultList **result, StatsTarget target,
                         strList *names, strList *targets, Error **errp)
 {
-    g_autoptr(PowerCounts) counts = g_new0(PowerCounts, 1);
+    g_autoptr(PowerCounts) counts = NULL;
     StatsList *list = NULL, **tail = &list;
+    PowerTotals t;
 
-    if (target != STATS_TARGET_VM && target != STATS_TARGET_VCPU) {
-        return;
-    }
-    power_counters_snapshot(counts);
-    if (!counts->has_counter_source) {
-        return;                 /* counters off or unavailable */
-    }
     if (target == STATS_TARGET_VM) {
-        stat_add(&tail, names, "instance-count", counts->instance_count);
-        stat_add(&tail, names, "vcpu-count", counts->vcpu_count);
+        /* the totals alone: no per-vCPU list to build */
+        if (!power_counters_totals(&t)) {
+            return;             /* counters off or unavailable */
+        }
+        stat_add(&tail, names, "instance-count", t.instance_count);
+        stat_add(&tail, names, "vcpu-count", t.vcpu_count);
         if (list) {
             add_stats_entry(result, STATS_PROVIDER_POWER, NULL, list);
         }
+        return;
+    }
+    if (target != STATS_TARGET_VCPU) {
+        return;
+    }
+    counts = g_new0(PowerCounts, 1);
+    power_counters_snapshot(counts);
+    if (!counts->has_counter_source) {
         return;
     }
     for (PowerVcpuList *v = counts->vcpus; v; v = v->next) {
