@@ -110,7 +110,6 @@ static int cmp_lines(const void *a, const void *b)
 char *fake_sysfs_snapshot(const char *root)
 {
     g_auto(GStrv) lines = NULL;
-    g_autofree char *joined = NULL;
 
     snapshot = g_string_new("");
     snapshot_skip = strlen(root);
