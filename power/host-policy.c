@@ -6,7 +6,7 @@
  * passes each request to qemu-power-helper, which validates it in full
  * against the knob's own limits before the first write, arbitrates
  * between VMs and reports what the host applied.  Changes also need a
- * host-power object with policy=allow: the helper decides what this
+ * host-power object with allow-policy=on: the helper decides what this
  * QEMU's user may do, the object what a QMP client of this VM may ask.
  */
 
@@ -97,7 +97,7 @@ HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
     if (!h) {
         /* what QEMU cannot see is reported absent, with the reason */
         policy = g_new0(HostPowerPolicy, 1);
-        policy->policy = power_policy_mode();
+        policy->allowed = power_policy_mode_allows();
         policy->cpufreq_unavailable = g_strdup(POWER_NO_HELPER);
         policy->pstate_unavailable = g_strdup(POWER_NO_HELPER);
         policy->zones_unavailable = g_strdup(POWER_NO_HELPER);
@@ -106,9 +106,9 @@ HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
     if (ask(h, "query-host-power-policy", NULL,
             (VisitValue)visit_type_HostPowerPolicy, (void **)&policy,
             errp) &&
-        power_policy_mode() != HOST_POWER_POLICY_MODE_ALLOW) {
+        !power_policy_mode_allows()) {
         /* the helper's answer is about this QEMU's user, not this VM */
-        policy->policy = HOST_POWER_POLICY_MODE_DENY;
+        policy->allowed = false;
     }
     return policy;
 }
@@ -135,7 +135,12 @@ HostCpufreqInfoList *qmp_set_host_cpufreq(bool has_cpus, uint32List *cpus,
                    (VisitMembers)visit_type_q_obj_set_host_cpufreq_arg_members,
                    (VisitValue)visit_type_HostCpufreqInfoList,
                    (void **)&result, errp)) {
-        qapi_event_send_host_power_policy_changed(true, result, NULL, NULL);
+        HostPowerPolicyChanged ev = {
+            .change = HOST_POWER_POLICY_CHANGE_CPUFREQ,
+            .u.cpufreq.cpus = result,
+        };
+
+        qapi_event_send_host_power_policy_changed(&ev);
     }
     return result;
 }
@@ -155,7 +160,12 @@ HostPstateInfo *qmp_set_host_pstate(bool has_max_perf_pct,
                    (VisitMembers)visit_type_q_obj_set_host_pstate_arg_members,
                    (VisitValue)visit_type_HostPstateInfo, (void **)&info,
                    errp)) {
-        qapi_event_send_host_power_policy_changed(false, NULL, info, NULL);
+        HostPowerPolicyChanged ev = {
+            .change = HOST_POWER_POLICY_CHANGE_PSTATE,
+            .u.pstate = *info,
+        };
+
+        qapi_event_send_host_power_policy_changed(&ev);
     }
     return info;
 }
@@ -184,7 +194,12 @@ HostPowerZonePolicy *qmp_set_host_power_limit(const char *zone,
                    visit_type_q_obj_set_host_power_limit_arg_members,
                    (VisitValue)visit_type_HostPowerZonePolicy, (void **)&zp,
                    errp)) {
-        qapi_event_send_host_power_policy_changed(false, NULL, NULL, zp);
+        HostPowerPolicyChanged ev = {
+            .change = HOST_POWER_POLICY_CHANGE_ZONE,
+            .u.zone = *zp,
+        };
+
+        qapi_event_send_host_power_policy_changed(&ev);
     }
     return zp;
 }

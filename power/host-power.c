@@ -5,8 +5,8 @@
  * its work, which qemu-power-helper it asks for host energy and policy
  * changes, and whether it may ask for changes at all.
  *
- *   -object host-power,id=hp0[,counters=auto][,helper=PATH]
- *           [,policy=deny][,restore-on-exit=on]
+ *   -object host-power,id=hp0[,counters=on][,counter-source=SOURCE]
+ *           [,helper=PATH][,allow-policy=off][,restore-on-exit=on]
  *
  * Every property is fixed once the object is complete: what a QMP client
  * may do must not grow with a qom-set.
@@ -25,8 +25,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(HostPower, HOST_POWER)
 struct HostPower {
     Object parent_obj;
 
-    PowerCounterMode counters;
-    HostPowerPolicyMode policy;
+    bool counters;
+    bool has_counter_source;
+    PowerCounterSource counter_source;
+    bool allow_policy;
     char *helper_path;
     bool restore_on_exit;
     bool complete;
@@ -49,20 +51,20 @@ bool power_policy_allowed(Error **errp)
 {
     if (!host_power) {
         error_setg(errp, "Changing host power policy needs "
-                   "-object host-power,id=ID,helper=PATH,policy=allow");
+                   "-object host-power,id=ID,helper=PATH,allow-policy=on");
         return false;
     }
-    if (host_power->policy != HOST_POWER_POLICY_MODE_ALLOW) {
+    if (!host_power->allow_policy) {
         error_setg(errp, "Host power policy changes are denied "
-                   "(host-power object with policy=deny)");
+                   "(host-power object without allow-policy=on)");
         return false;
     }
     return true;
 }
 
-HostPowerPolicyMode power_policy_mode(void)
+bool power_policy_mode_allows(void)
 {
-    return host_power ? host_power->policy : HOST_POWER_POLICY_MODE_DENY;
+    return host_power && host_power->allow_policy;
 }
 
 static bool host_power_settable(HostPower *hp, const char *name,
@@ -76,27 +78,51 @@ static bool host_power_settable(HostPower *hp, const char *name,
     return true;
 }
 
-static int host_power_get_counters(Object *obj, Error **errp)
+static bool host_power_get_counters(Object *obj, Error **errp)
 {
     return HOST_POWER(obj)->counters;
 }
 
-static void host_power_set_counters(Object *obj, int value, Error **errp)
+static void host_power_set_counters(Object *obj, bool value, Error **errp)
 {
     if (host_power_settable(HOST_POWER(obj), "counters", errp)) {
         HOST_POWER(obj)->counters = value;
     }
 }
 
-static int host_power_get_policy(Object *obj, Error **errp)
+static int host_power_get_counter_source(Object *obj, Error **errp)
 {
-    return HOST_POWER(obj)->policy;
+    HostPower *hp = HOST_POWER(obj);
+
+    if (!hp->has_counter_source) {
+        error_setg(errp, "counter-source was not set; query-power names "
+                   "the source in use");
+        return -1;
+    }
+    return hp->counter_source;
 }
 
-static void host_power_set_policy(Object *obj, int value, Error **errp)
+static void host_power_set_counter_source(Object *obj, int value,
+                                          Error **errp)
 {
-    if (host_power_settable(HOST_POWER(obj), "policy", errp)) {
-        HOST_POWER(obj)->policy = value;
+    HostPower *hp = HOST_POWER(obj);
+
+    if (host_power_settable(hp, "counter-source", errp)) {
+        hp->has_counter_source = true;
+        hp->counter_source = value;
+    }
+}
+
+static bool host_power_get_allow_policy(Object *obj, Error **errp)
+{
+    return HOST_POWER(obj)->allow_policy;
+}
+
+static void host_power_set_allow_policy(Object *obj, bool value,
+                                        Error **errp)
+{
+    if (host_power_settable(HOST_POWER(obj), "allow-policy", errp)) {
+        HOST_POWER(obj)->allow_policy = value;
     }
 }
 
@@ -138,7 +164,12 @@ static void host_power_complete(UserCreatable *uc, Error **errp)
         error_setg(errp, "Only one host-power object may exist");
         return;
     }
-    if (!power_counters_configure(hp->counters, errp)) {
+    if (!hp->counters && hp->has_counter_source) {
+        error_setg(errp, "host-power: counter-source needs counters=on");
+        return;
+    }
+    if (!power_counters_configure(hp->counters, hp->has_counter_source,
+                                  hp->counter_source, errp)) {
         return;
     }
     if (hp->helper_path) {
@@ -153,8 +184,7 @@ static void host_power_init(Object *obj)
 {
     HostPower *hp = HOST_POWER(obj);
 
-    hp->counters = POWER_COUNTER_MODE_AUTO;
-    hp->policy = HOST_POWER_POLICY_MODE_DENY;
+    hp->counters = true;
     /* an operator expects a VM's changes not to outlive the VM */
     hp->restore_on_exit = true;
 }
@@ -176,20 +206,25 @@ static void host_power_class_init(ObjectClass *oc, void *data)
     UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
 
     ucc->complete = host_power_complete;
-    object_class_property_add_enum(oc, "counters", "PowerCounterMode",
-                                   &PowerCounterMode_lookup,
-                                   host_power_get_counters,
+    object_class_property_add_bool(oc, "counters", host_power_get_counters,
                                    host_power_set_counters);
     object_class_property_set_description(oc, "counters",
-        "Counter of the vCPU threads' work: auto, cycles, task-clock, "
-        "schedstat or off");
-    object_class_property_add_enum(oc, "policy", "HostPowerPolicyMode",
-                                   &HostPowerPolicyMode_lookup,
-                                   host_power_get_policy,
-                                   host_power_set_policy);
-    object_class_property_set_description(oc, "policy",
+        "Whether the work of this instance's threads is counted "
+        "(default: on)");
+    object_class_property_add_enum(oc, "counter-source",
+                                   "PowerCounterSource",
+                                   &PowerCounterSource_lookup,
+                                   host_power_get_counter_source,
+                                   host_power_set_counter_source);
+    object_class_property_set_description(oc, "counter-source",
+        "Counter of that work: cycles, task-clock or schedstat (default: "
+        "the first that works and counts kernel work too)");
+    object_class_property_add_bool(oc, "allow-policy",
+                                   host_power_get_allow_policy,
+                                   host_power_set_allow_policy);
+    object_class_property_set_description(oc, "allow-policy",
         "Whether set-host-* commands may ask the helper to change host "
-        "power policy: deny (default) or allow");
+        "power policy (default: off)");
     object_class_property_add_str(oc, "helper", host_power_get_helper,
                                   host_power_set_helper);
     object_class_property_set_description(oc, "helper",

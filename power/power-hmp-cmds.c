@@ -33,7 +33,6 @@ void hmp_info_power(Monitor *mon, const QDict *qdict)
 {
     Error *err = NULL;
     g_autoptr(PowerInfo) info = qmp_query_power(&err);
-    const char *unit;
 
     if (hmp_handle_error(mon, err)) {
         return;
@@ -42,7 +41,10 @@ void hmp_info_power(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "counters: unavailable (%s)\n",
                        info->counter_unavailable);
     } else {
-        unit = PowerCounterUnit_str(info->counter_unit);
+        const char *unit =
+            info->counter_source == POWER_COUNTER_SOURCE_CYCLES ?
+            "cycles" : "nanoseconds";
+
         monitor_printf(mon, "counter source: %s%s\n",
                        PowerCounterSource_str(info->counter_source),
                        info->counter_kernel_excluded ?
@@ -85,7 +87,7 @@ void hmp_info_host_power_policy(Monitor *mon, const QDict *qdict)
         return;
     }
     monitor_printf(mon, "policy changes: %s\n",
-                   HostPowerPolicyMode_str(p->policy));
+                   p->allowed ? "allow" : "deny");
     if (p->cpufreq_unavailable) {
         monitor_printf(mon, "cpufreq: unavailable (%s)\n",
                        p->cpufreq_unavailable);

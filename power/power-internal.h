@@ -13,10 +13,12 @@
 /* vcpu-counters.c */
 
 /*
- * Choose the counter source.  Only possible before the first vCPU is
- * counted; a forced source that cannot be opened is an error.
+ * Turn counting on or off and, with @has_source, force @source.  Only
+ * possible before the first vCPU is counted; a forced source that
+ * cannot be opened is an error.  On, without a source, chooses one.
  */
-bool power_counters_configure(PowerCounterMode mode, Error **errp);
+bool power_counters_configure(bool on, bool has_source,
+                              PowerCounterSource source, Error **errp);
 
 /*
  * Fill @info's timestamp, counter members and vCPU list from one pass
@@ -88,7 +90,8 @@ PowerHelper *power_helper(void);
  */
 bool power_policy_allowed(Error **errp);
 
-HostPowerPolicyMode power_policy_mode(void);
+/* Does the host-power object allow policy changes (allow-policy)? */
+bool power_policy_mode_allows(void);
 
 /* host-energy.c */
 

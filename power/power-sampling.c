@@ -32,7 +32,7 @@
 #define LEASE_MAX_MS 86400000
 #define LEASE_DEFAULT_MS 60000
 /* The channel record's version: docs/qmp.rst. */
-#define CHANNEL_RECORD_VERSION 1
+#define CHANNEL_RECORD_VERSION 2
 
 typedef struct PowerSampler {
     QEMUTimer *timer;
@@ -132,14 +132,12 @@ static void channel_send(void)
     }
     len = snprintf(rec, sizeof(rec), "{\"version\": %d, \"seq\": %" PRIu64
                    ", \"timestamp-ns\": %" PRIu64 ", \"counter-source\": "
-                   "\"%s\", \"counter-unit\": \"%s\", "
-                   "\"counter-kernel-excluded\": %s, \"instance-count\": %"
-                   PRIu64 ", \"vcpu-count\": %" PRIu64 ", \"vcpus\": %u, "
-                   "\"dropped\": %" PRIu64 "}\n",
+                   "\"%s\", \"counter-kernel-excluded\": %s, "
+                   "\"instance-count\": %" PRIu64 ", \"vcpu-count\": %"
+                   PRIu64 ", \"vcpus\": %u, \"dropped\": %" PRIu64 "}\n",
                    CHANNEL_RECORD_VERSION, sampler.samples, t.timestamp_ns,
-                   t.source, t.cycles ? "cycles" : "nanoseconds",
-                   t.kernel_excluded ? "true" : "false", t.instance_count,
-                   t.vcpu_count, t.vcpus, sampler.dropped);
+                   t.source, t.kernel_excluded ? "true" : "false",
+                   t.instance_count, t.vcpu_count, t.vcpus, sampler.dropped);
     assert(len > 0 && len < sizeof(rec));
     do {
         n = send(sampler.channel, rec, len, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -126,15 +126,29 @@ static void start(TaskCounterSource source)
     counters.available = true;
 }
 
-static TaskCounterSource mode_source(PowerCounterMode mode)
+static TaskCounterSource task_source(PowerCounterSource source)
 {
-    switch (mode) {
-    case POWER_COUNTER_MODE_CYCLES:
+    switch (source) {
+    case POWER_COUNTER_SOURCE_CYCLES:
         return TASK_COUNTER_CYCLES;
-    case POWER_COUNTER_MODE_TASK_CLOCK:
+    case POWER_COUNTER_SOURCE_TASK_CLOCK:
         return TASK_COUNTER_TASK_CLOCK;
-    case POWER_COUNTER_MODE_SCHEDSTAT:
+    case POWER_COUNTER_SOURCE_SCHEDSTAT:
         return TASK_COUNTER_SCHEDSTAT;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static PowerCounterSource qapi_source(TaskCounterSource source)
+{
+    switch (source) {
+    case TASK_COUNTER_CYCLES:
+        return POWER_COUNTER_SOURCE_CYCLES;
+    case TASK_COUNTER_TASK_CLOCK:
+        return POWER_COUNTER_SOURCE_TASK_CLOCK;
+    case TASK_COUNTER_SCHEDSTAT:
+        return POWER_COUNTER_SOURCE_SCHEDSTAT;
     default:
         g_assert_not_reached();
     }
@@ -174,26 +188,27 @@ static void start_auto(void)
     counters.unavailable = g_string_free(g_steal_pointer(&why), false);
 }
 
-bool power_counters_configure(PowerCounterMode mode, Error **errp)
+bool power_counters_configure(bool on, bool has_source,
+                              PowerCounterSource qsource, Error **errp)
 {
     ERRP_GUARD();
 
     assert(bql_locked());
     if (counters.configured) {
-        if (mode == POWER_COUNTER_MODE_AUTO) {
+        if (on && !has_source) {
             return true;
         }
-        error_setg(errp, "The counter source can only be chosen before "
-                   "the vCPUs are created");
+        error_setg(errp, "The counters can only be chosen before the "
+                   "vCPUs are created");
         return false;
     }
 
-    if (mode == POWER_COUNTER_MODE_OFF) {
+    if (!on) {
         counters.unavailable = g_strdup("counters are off (counters=off)");
-    } else if (mode == POWER_COUNTER_MODE_AUTO) {
+    } else if (!has_source) {
         start_auto();
     } else {
-        TaskCounterSource source = mode_source(mode);
+        TaskCounterSource source = task_source(qsource);
 
         if (!probe(source, errp)) {
             error_prepend(errp, "Counter source '%s' is not available: ",
@@ -209,7 +224,7 @@ bool power_counters_configure(PowerCounterMode mode, Error **errp)
 static void ensure_configured(void)
 {
     if (!counters.configured) {
-        power_counters_configure(POWER_COUNTER_MODE_AUTO, &error_abort);
+        power_counters_configure(true, false, 0, &error_abort);
     }
 }
 
@@ -374,13 +389,7 @@ void power_counters_snapshot(PowerCounts *info)
     if (counters.available) {
         vcpu_count = read_vcpus();
         info->has_counter_source = true;
-        info->counter_source = counters.source == TASK_COUNTER_CYCLES ?
-            POWER_COUNTER_SOURCE_CYCLES :
-            counters.source == TASK_COUNTER_TASK_CLOCK ?
-            POWER_COUNTER_SOURCE_TASK_CLOCK : POWER_COUNTER_SOURCE_SCHEDSTAT;
-        info->has_counter_unit = true;
-        info->counter_unit = task_counter_source_is_time(counters.source) ?
-            POWER_COUNTER_UNIT_NANOSECONDS : POWER_COUNTER_UNIT_CYCLES;
+        info->counter_source = qapi_source(counters.source);
         info->has_counter_kernel_excluded = true;
         info->counter_kernel_excluded = counters.kernel_excluded;
         /* read after the vCPUs, so that it includes at least their work */

@@ -118,7 +118,9 @@ def guest_loops(vm):
 
 def loop_rate(tmp, counters, seconds):
     vm = Vm(tmp, 'count', 1,
-            ['-object', 'host-power,id=hp0,counters=' + counters])
+            ['-object', 'host-power,id=hp0,' +
+             ('counters=off' if counters == 'off' else
+              'counter-source=' + counters)])
     time.sleep(0.5)                         # past start-up
     a, t0 = guest_loops(vm), time.monotonic()
     time.sleep(seconds)

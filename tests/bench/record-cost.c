@@ -50,9 +50,9 @@ static double cpu_us(void)
 /* The record as power/power-sampling.c formats it. */
 static int format(char *buf, uint64_t seq)
 {
-    return snprintf(buf, RECORD_MAX, "{\"version\": 1, \"seq\": %" PRIu64
+    return snprintf(buf, RECORD_MAX, "{\"version\": 2, \"seq\": %" PRIu64
                     ", \"timestamp-ns\": %" PRIu64 ", \"counter-source\": "
-                    "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+                    "\"task-clock\", "
                     "\"counter-kernel-excluded\": false, \"instance-count\": "
                     "%" PRIu64 ", \"vcpu-count\": %" PRIu64 ", \"vcpus\": 2, "
                     "\"dropped\": 0}\n", seq, seq * UINT64_C(1000000000),

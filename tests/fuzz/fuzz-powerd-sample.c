@@ -32,13 +32,12 @@ static char *reply_of(const VmSample *s)
     g_autoptr(GString) json = qobject_to_json(QOBJECT(src));
 
     return g_strdup_printf("{\"return\": {\"timestamp-ns\": %" PRIu64 ", "
-                           "\"counter-source\": %s, \"counter-unit\": \"%s\", "
+                           "\"counter-source\": %s, "
                            "\"instance-count\": %" PRIu64 ", "
                            "\"vcpu-count\": %" PRIu64 ", \"vcpus\": [], "
                            "\"host-energy\": {\"available\": false, "
                            "\"zones\": []}}}",
                            s->timestamp_ns, json->str,
-                           s->cycles ? "cycles" : "nanoseconds",
                            s->instance_count, s->vcpu_count);
 }
 

@@ -56,7 +56,6 @@ def good_return(busy=0.25, restarted=False):
         'host-energy': {
             'zones': [], 'available': False,
             'reason': 'No host energy counter (fake-qmp.py)'},
-        'counter-unit': 'nanoseconds',
         'counter-kernel-excluded': False,
     }
 
@@ -76,14 +75,14 @@ def case_reply(case):
         return s[:len(s) // 2]
     if case == 'missing':
         for k in ('timestamp-ns', 'instance-count', 'vcpu-count',
-                  'counter-unit', 'counter-source'):
+                  'counter-source'):
             del r[k]
         return dumps({'return': r})
     if case == 'wrong-types':
         r['timestamp-ns'] = str(r['timestamp-ns'])
         r['instance-count'] = 'lots'
         r['vcpu-count'] = True
-        r['counter-unit'] = 42
+        r['counter-source'] = 42
         return dumps({'return': r})
     if case == 'negative':
         r['instance-count'] = -r['instance-count']

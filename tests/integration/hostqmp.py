@@ -211,7 +211,7 @@ class Qemu:
     its changes when it goes (restore-on-exit=off), so that a restarted
     QEMU finds the tree as the last one left it."""
 
-    def __init__(self, qemu, rundir, helper, policy='allow',
+    def __init__(self, qemu, rundir, helper, allow_policy=True,
                  user_cmd=(), cwd=None, new_session=False):
         self.sock = os.path.join(rundir, 'qmp.sock')
         self.log = os.path.join(rundir, 'qemu.log')
@@ -221,8 +221,9 @@ class Qemu:
             qemu, '-M', 'none', '-accel', 'tcg', '-nodefaults',
             '-display', 'none',
             '-qmp', 'unix:%s,server=on,wait=off' % self.sock,
-            '-object', 'host-power,id=hp0,policy=%s,helper=%s,'
-            'restore-on-exit=off' % (policy, helper)]
+            '-object', 'host-power,id=hp0,allow-policy=%s,helper=%s,'
+            'restore-on-exit=off' % ('on' if allow_policy else 'off',
+                                     helper)]
         self.logf = open(self.log, 'ab')
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,

@@ -3,7 +3,7 @@
 # QMP argument fuzzing of the host power commands (set-host-cpufreq,
 # set-host-pstate, set-host-power-limit, query-host-power-policy,
 # query-power, set-power-sampling, query-power-sampling), for
-# test_qmp_args.py.  A QEMU with -object host-power,policy=allow asks
+# test_qmp_args.py.  A QEMU with -object host-power,allow-policy=on asks
 # qemu-power-helper, which works on a fake sysfs tree.  QEMU gets
 # known-valid requests, then random ones from a seeded generator (wrong
 # types, out-of-range and huge numbers, floats, strings with '/', '..',

@@ -140,7 +140,7 @@ def test_records(tiny):
              for a, b in zip(recs, recs[1:])]
     assert all(abs(s - 200e6) < 50e6 for s in steps), steps
     for x in recs:
-        assert x['version'] == 1 and x['dropped'] == 0, x
+        assert x['version'] == 2 and x['dropped'] == 0, x
         assert x['counter-source'] == q1['counter-source'], x
         assert x['vcpus'] == len(q1['vcpus']) == 1, x
         assert q1['instance-count'] <= x['instance-count'] <= \
@@ -196,7 +196,7 @@ def test_bad_channels(tiny, tmpdir_short):
     assert 'channel' in error_of(vm.qmp('set-power-sampling', enable=True))
     # the first channel goes on; the second is still the monitor's
     mine.settimeout(2)
-    assert json.loads(mine.recv(4096))['version'] == 1
+    assert json.loads(mine.recv(4096))['version'] == 2
     assert 'return' in vm.qmp('closefd', fdname='ch2')
     st = vm.qmp('set-power-sampling', enable=False)['return']
     assert st['stop-reason'] == 'stopped', st

@@ -109,7 +109,7 @@ def test_unprivileged_qemu_through_helper(host, helpers, nobody_qemu):
     it quits."""
     before = meta(host)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     st = status(vm.get_pid())
     assert st['Uid'].split() == [str(NOBODY)] * 4
     assert not st['Groups'].split() and int(st['CapEff'], 16) == 0
@@ -170,7 +170,7 @@ def test_unprivileged_qemu_through_helper(host, helpers, nobody_qemu):
 def test_unprivileged_qemu_without_helper(host, nobody_qemu):
     """No helper: a clear reason, clear errors, nothing changed."""
     before = meta(host)
-    vm = nobody_qemu(',policy=allow')
+    vm = nobody_qemu(',allow-policy=on')
     e = vm.qmp('query-power')['return']['host-energy']
     assert e['available'] is False and e['zones'] == []
     assert 'qemu-power-helper' in e['reason'], e
@@ -190,7 +190,7 @@ def test_peer_not_allowed(host, helpers, nobody_qemu):
     name, and changes nothing."""
     before = meta(host)
     hp = helpers(host, '--allow-energy', 'root', '--allow-policy', 'root')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     e = vm.qmp('query-power')['return']['host-energy']
     assert e['available'] is False, e
     assert "does not allow this QEMU to query-energy: This peer (uid %d) " \
@@ -206,7 +206,7 @@ def test_policy_not_given(host, helpers, nobody_qemu):
     """--allow-energy alone: energy yes, policy changes no."""
     before = meta(host)
     hp = helpers(host, '--allow-energy', 'nobody')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     assert vm.qmp('query-power')['return']['host-energy']['available']
     r = vm.qmp('set-host-cpufreq', governor='performance')
     assert 'does not allow' in r['error']['desc'], r
@@ -218,8 +218,8 @@ def test_two_qemus_one_knob(host, helpers, nobody_qemu):
     the original comes back when both are gone, in either order."""
     orig = h.value(h.snapshot(host), PSTATE_MAX)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
-    a = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
-    b = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    a = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
+    b = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     assert 'return' in a.qmp('set-host-pstate', **{'max-perf-pct': 50})
     assert 'return' in b.qmp('set-host-pstate', **{'max-perf-pct': 70})
     pid = a.get_pid()
@@ -237,7 +237,7 @@ def test_changed_behind_its_back(host, helpers, nobody_qemu):
     """A knob someone else changed after the VM did (tuned, an operator)
     is reported when the VM goes, and left as they set it."""
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     assert 'return' in vm.qmp('set-host-cpufreq', cpus=[1],
                              governor='powersave')
     with open(os.path.join(host, CPUFREQ), 'w') as f:
@@ -272,7 +272,7 @@ def test_client_sigkilled(host, helpers, nobody_qemu):
     """A QEMU SIGKILLed: its changes are restored all the same."""
     before = h.snapshot(host)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     assert 'return' in vm.qmp('set-host-cpufreq', governor='powersave')
     assert h.value(h.snapshot(host), CPUFREQ) == 'powersave'
     os.kill(vm.get_pid(), signal.SIGKILL)
@@ -285,7 +285,7 @@ def test_helper_sigkilled_and_restarted(host, helpers, nobody_qemu):
     helper still knows the original and restores it at its clean stop."""
     before = h.snapshot(host)
     hp = helpers(host, '--allow-energy', 'nobody', '--allow-policy', 'nobody')
-    vm = nobody_qemu(',helper=%s,policy=allow' % hp.sock)
+    vm = nobody_qemu(',helper=%s,allow-policy=on' % hp.sock)
     assert 'return' in vm.qmp('set-host-pstate', **{'max-perf-pct': 40})
     assert hp.stop(signal.SIGKILL) == -signal.SIGKILL
     vm.shutdown()
@@ -364,7 +364,7 @@ def test_libvirt_domain_through_helper(host, helpers, libvirtd, tmpdir_short):
                                           'libvirt-halt.bin'))
     libvirtd.create('qph-halt', tiny_domain_xml(
         probe, 'qph-halt', bios, qemu_args=[
-            '-object', 'host-power,id=hp0,helper=%s,policy=allow'
+            '-object', 'host-power,id=hp0,helper=%s,allow-policy=on'
             % hp.sock]))
     pid = libvirtd.pid('qph-halt')
     assert status(pid)['Uid'].split()[0] == str(pwd.getpwnam(

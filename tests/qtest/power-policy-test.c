@@ -243,7 +243,7 @@ static void test_query(void)
     fixture_start(&f, "");
     p = qtest_qmp_assert_success_ref(f.qts, "{ 'execute': "
                                      "'query-host-power-policy' }");
-    g_assert_cmpstr(qdict_get_str(p, "policy"), ==, "deny");
+    g_assert_false(qdict_get_bool(p, "allowed"));
     cpus = qdict_get_qlist(p, "cpus");
     g_assert_cmpint(qlist_size(cpus), ==, 4);
     cpu = qobject_to(QDict, qlist_peek(cpus));
@@ -289,12 +289,12 @@ static void test_query_absent(void)
     fixture_stop(&f);
 }
 
-/* Without the object, or with policy=deny, nothing can be changed. */
+/* Without the object, or with allow-policy=off, nothing can be changed. */
 static void test_not_allowed(void)
 {
     Fixture f;
 
-    fixture_start(&f, ",policy=deny");
+    fixture_start(&f, ",allow-policy=off");
     expect_error(&f, "{ 'execute': 'set-host-cpufreq', 'arguments': "
                  "{ 'governor': 'performance' } }", "denied");
     expect_error(&f, "{ 'execute': 'set-host-pstate', 'arguments': "
@@ -304,15 +304,15 @@ static void test_not_allowed(void)
                  "'power-limit-uw': 1000000 } }", "denied");
     fixture_stop(&f);
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     qtest_quit(f.qts);
     f.qts = qtest_init("-M none");
     expect_error(&f, "{ 'execute': 'set-host-pstate', 'arguments': "
-                 "{ 'max-perf-pct': 50 } }", "policy=allow");
+                 "{ 'max-perf-pct': 50 } }", "allow-policy=on");
     fixture_stop(&f);
 }
 
-/* Neither policy nor helper can change once the object exists. */
+/* Neither allow-policy nor helper can change once the object exists. */
 static void test_fixed_properties(void)
 {
     Fixture f;
@@ -320,8 +320,8 @@ static void test_fixed_properties(void)
 
     fixture_start(&f, "");
     rsp = qtest_qmp(f.qts, "{ 'execute': 'qom-set', 'arguments': "
-                    "{ 'path': 'hp0', 'property': 'policy', "
-                    "'value': 'allow' } }");
+                    "{ 'path': 'hp0', 'property': 'allow-policy', "
+                    "'value': true } }");
     qmp_expect_error_and_unref(rsp, "GenericError");
     rsp = qtest_qmp(f.qts, "{ 'execute': 'qom-set', 'arguments': "
                     "{ 'path': 'hp0', 'property': 'helper', "
@@ -349,7 +349,7 @@ static void test_no_helper(void)
 
     fixture_start(&f, "");
     qtest_quit(f.qts);
-    f.qts = qtest_init("-M none -object host-power,id=hp0,policy=allow");
+    f.qts = qtest_init("-M none -object host-power,id=hp0,allow-policy=on");
     p = qtest_qmp_assert_success_ref(f.qts, "{ 'execute': "
                                      "'query-host-power-policy' }");
     g_assert_cmpint(qlist_size(qdict_get_qlist(p, "cpus")), ==, 0);
@@ -381,7 +381,7 @@ static void test_unreachable_helper(void)
     gone = g_build_filename(f.dir, "nobody.sock", NULL);
     want = g_strdup_printf("Could not connect to qemu-power-helper at '%s'",
                            gone);
-    f.qts = qtest_initf("-M none -object host-power,id=hp0,policy=allow,"
+    f.qts = qtest_initf("-M none -object host-power,id=hp0,allow-policy=on,"
                         "helper=%s", gone);
     expect_error(&f, "{ 'execute': 'set-host-cpufreq', 'arguments': "
                  "{ 'governor': 'performance' } }", want);
@@ -402,7 +402,7 @@ static void test_set_cpufreq(void)
     QDict *rsp, *ev;
     QList *ret;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     rsp = expect_change(&f, "{ 'execute': 'set-host-cpufreq', 'arguments': "
                         "{ 'cpus': [1], 'governor': 'performance' } }",
                         CPU(1, "scaling_governor"));
@@ -412,7 +412,12 @@ static void test_set_cpufreq(void)
                                   "governor"), ==, "performance");
     qobject_unref(rsp);
     ev = qtest_qmp_eventwait_ref(f.qts, "HOST_POWER_POLICY_CHANGED");
-    g_assert_true(qdict_haskey(qdict_get_qdict(ev, "data"), "cpufreq"));
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "change"), ==,
+                    "cpufreq");
+    ret = qdict_get_qlist(qdict_get_qdict(ev, "data"), "cpus");
+    g_assert_cmpint(qlist_size(ret), ==, 1);
+    g_assert_cmpstr(qdict_get_str(qobject_to(QDict, qlist_peek(ret)),
+                                  "governor"), ==, "performance");
     qobject_unref(ev);
 
     /* default: every online CPU */
@@ -469,7 +474,7 @@ static void test_set_cpufreq_invalid(void)
     };
     Fixture f;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     for (int i = 0; i < ARRAY_SIZE(cases); i++) {
         g_autofree char *cmd = g_strdup_printf(
             "{ 'execute': 'set-host-cpufreq', 'arguments': { %s } }",
@@ -492,15 +497,22 @@ static void test_set_pstate(void)
         { "", "Nothing to change" },
     };
     Fixture f;
-    QDict *rsp;
+    QDict *rsp, *ev, *data;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     rsp = expect_change(&f, "{ 'execute': 'set-host-pstate', 'arguments': "
                         "{ 'max-perf-pct': 80, 'min-perf-pct': 30 } }",
                         PSTATE("max_perf_pct") "," PSTATE("min_perf_pct"));
     g_assert_cmpint(qdict_get_int(qdict_get_qdict(rsp, "return"),
                                   "max-perf-pct"), ==, 80);
     qobject_unref(rsp);
+    /* the event's data is flat: the branch's members beside "change" */
+    ev = qtest_qmp_eventwait_ref(f.qts, "HOST_POWER_POLICY_CHANGED");
+    data = qdict_get_qdict(ev, "data");
+    g_assert_cmpstr(qdict_get_str(data, "change"), ==, "pstate");
+    g_assert_cmpint(qdict_get_int(data, "max-perf-pct"), ==, 80);
+    g_assert_cmpint(qdict_get_int(data, "min-perf-pct"), ==, 30);
+    qobject_unref(ev);
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *cmd = g_strdup_printf(
             "{ 'execute': 'set-host-pstate', 'arguments': { %s } }",
@@ -514,7 +526,7 @@ static void test_set_pstate(void)
     fixture_helper(&f);
     fake_sysfs_host(f.root, 2, 1, false);
     helper_start(&f);
-    f.qts = qemu_start(&f, ",policy=allow");
+    f.qts = qemu_start(&f, ",allow-policy=on");
     expect_error(&f, "{ 'execute': 'set-host-pstate', 'arguments': "
                  "{ 'max-perf-pct': 50 } }", "intel_pstate is not in use");
     fixture_stop(&f);
@@ -549,9 +561,9 @@ static void test_set_power_limit(void)
         { "'constraint': 'long_term'", "zone" },
     };
     Fixture f;
-    QDict *rsp, *zone;
+    QDict *rsp, *zone, *ev, *data;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     rsp = expect_change(&f, "{ 'execute': 'set-host-power-limit', "
                         "'arguments': { 'zone': 'package-1', "
                         "'constraint': 'long_term', "
@@ -563,6 +575,14 @@ static void test_set_power_limit(void)
         qdict_get_qlist(zone, "constraints"))), "power-limit-uw"), ==,
         120000000);
     qobject_unref(rsp);
+    ev = qtest_qmp_eventwait_ref(f.qts, "HOST_POWER_POLICY_CHANGED");
+    data = qdict_get_qdict(ev, "data");
+    g_assert_cmpstr(qdict_get_str(data, "change"), ==, "zone");
+    g_assert_cmpstr(qdict_get_str(data, "zone"), ==, "package-1");
+    g_assert_cmpint(qdict_get_int(qobject_to(QDict, qlist_peek(
+        qdict_get_qlist(data, "constraints"))), "power-limit-uw"), ==,
+        120000000);
+    qobject_unref(ev);
     qobject_unref(expect_change(&f, "{ 'execute': 'set-host-power-limit', "
                                 "'arguments': { 'zone': 'dram-1', "
                                 "'enabled': true } }",
@@ -608,7 +628,7 @@ static void test_restore_on_exit(void)
     Fixture f;
     g_autofree char *before = NULL, *after = NULL;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     before = fake_sysfs_snapshot(f.root);
     change_everything(f.qts);
     after = fake_sysfs_snapshot(f.root);
@@ -628,7 +648,7 @@ static void test_keep(void)
     Fixture f;
     g_autofree char *before = NULL, *after = NULL, *later = NULL;
 
-    fixture_start(&f, ",policy=allow,restore-on-exit=off");
+    fixture_start(&f, ",allow-policy=on,restore-on-exit=off");
     before = fake_sysfs_snapshot(f.root);
     change_everything(f.qts);
     after = fake_sysfs_snapshot(f.root);
@@ -657,7 +677,7 @@ static void test_planted_symlink(void)
     g_autofree char *link = NULL, *target = NULL, *content = NULL;
     Fixture f;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     target = g_build_filename(f.dir, "outside", NULL);
     g_assert_true(g_file_set_contents(target, "ondemand\n", -1, NULL));
     link = g_strdup_printf("%s/" CPU(2, "scaling_governor"), f.root);
@@ -730,7 +750,7 @@ static void test_hmp(void)
     g_autofree char *info = NULL, *out = NULL, *bad = NULL;
     g_autofree char *max = NULL;
 
-    fixture_start(&f, ",policy=allow");
+    fixture_start(&f, ",allow-policy=on");
     info = qtest_hmp(f.qts, "info host-power-policy");
     g_assert_nonnull(strstr(info, "policy changes: allow"));
     g_assert_nonnull(strstr(info, "CPU 3: acpi-cpufreq, governor ondemand"));

@@ -166,7 +166,7 @@ static void test_guest(gconstpointer opaque)
     }
     /* Force task-clock so that the counts compare with wall time. */
     qts = start_guest(c->accel, c->entry, smp,
-                      "-object host-power,id=hp0,counters=task-clock");
+                      "-object host-power,id=hp0,counter-source=task-clock");
     g_usleep(200 * 1000);       /* let the vCPUs reach their loops */
     idle = host_idle_ns();
     a = query_power(qts);
@@ -177,7 +177,7 @@ static void test_guest(gconstpointer opaque)
     check_snapshot(a);
     check_snapshot(b);
     g_assert_cmpstr(qdict_get_str(b, "counter-source"), ==, "task-clock");
-    g_assert_cmpstr(qdict_get_str(b, "counter-unit"), ==, "nanoseconds");
+    g_assert_false(qdict_haskey(b, "counter-unit"));
     g_assert_cmpint(qlist_size(qdict_get_qlist(b, "vcpus")), ==, c->smp);
     wall = get_u64(b, "timestamp-ns") - get_u64(a, "timestamp-ns");
     g_assert_cmpuint(wall, >=, WINDOW_US * 1000ULL);
@@ -267,12 +267,11 @@ static void test_forced_source(gconstpointer opaque)
 {
     const char *source = opaque;
     QTestState *qts = qtest_initf("-M none -object host-power,id=hp0,"
-                                  "counters=%s", source);
+                                  "counter-source=%s", source);
     QDict *info = query_power(qts);
 
     check_snapshot(info);
     g_assert_cmpstr(qdict_get_str(info, "counter-source"), ==, source);
-    g_assert_cmpstr(qdict_get_str(info, "counter-unit"), ==, "nanoseconds");
     g_assert_cmpuint(get_u64(info, "instance-count"), >, 0);
     qobject_unref(info);
     qtest_quit(qts);
@@ -342,7 +341,7 @@ static void test_unavailable_source(void)
         return;
     }
     status = run_qemu("-M none -nodefaults -display none "
-                      "-object host-power,id=hp0,counters=cycles", &err);
+                      "-object host-power,id=hp0,counter-source=cycles", &err);
     g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
     g_assert_nonnull(strstr(err, "Counter source 'cycles' is not "
                             "available"));
@@ -352,10 +351,17 @@ static void test_bad_options(void)
 {
     g_autofree char *err = NULL;
     QTestState *qts;
+    int status;
 
     run_qemu("-M none -nodefaults -display none "
-             "-object host-power,id=hp0,counters=bogus", &err);
+             "-object host-power,id=hp0,counter-source=bogus", &err);
     g_assert_nonnull(strstr(err, "bogus"));
+    g_free(err);
+    status = run_qemu("-M none -nodefaults -display none -object "
+                      "host-power,id=hp0,counters=off,counter-source=schedstat",
+                      &err);
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    g_assert_nonnull(strstr(err, "counter-source needs counters=on"));
 
     /* one host-power object per instance */
     qts = qtest_init("-M none -object host-power,id=hp0");
@@ -430,7 +436,7 @@ static void test_hotplug(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1,maxcpus=2",
                                   "-object host-power,id=hp0,"
-                                  "counters=task-clock");
+                                  "counter-source=task-clock");
     QDict *info;
     uint64_t total;
     int fds;
@@ -505,7 +511,7 @@ static void test_unplug_final_count(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1,maxcpus=2",
                                   "-object host-power,id=hp0,"
-                                  "counters=schedstat");
+                                  "counter-source=schedstat");
     uint64_t truth, retired, instance;
     QDict *info;
 
@@ -594,7 +600,7 @@ static void test_query_stats(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_SPIN, "2",
                                   "-object host-power,id=hp0,"
-                                  "counters=task-clock");
+                                  "counter-source=task-clock");
     int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     QDict *before, *after, *vm, *vcpu, *rsp, *schema;
     const char *path1;
@@ -683,7 +689,7 @@ static void test_hmp(void)
 {
     QTestState *qts = start_guest("tcg", POWER_GUEST_HALT, "1",
                                   "-object host-power,id=hp0,"
-                                  "counters=task-clock");
+                                  "counter-source=task-clock");
     g_autofree char *out = qtest_hmp(qts, "info power");
 
     g_assert_nonnull(strstr(out, "counter source: task-clock"));

@@ -312,7 +312,7 @@ static void test_estimate(void)
     "\"instance-count\": 2062316842, \"counter-source\": \"task-clock\", " \
     "\"timestamp-ns\": 1824409633291, \"vcpu-count\": 1996421590, " \
     "\"host-energy\": {\"zones\": [], \"available\": false, " \
-    "\"reason\": \"no RAPL\"}, \"counter-unit\": \"nanoseconds\", " \
+    "\"reason\": \"no RAPL\"}, " \
     "\"counter-kernel-excluded\": false}}"
 
 static void test_sample(void)
@@ -323,8 +323,8 @@ static void test_sample(void)
     } cases[] = {
         { GOOD, NULL },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": \"cycles\", "
-          "\"counter-unit\": \"cycles\", \"instance-count\": 18446744073709551615, "
-          "\"vcpu-count\": 0}}", NULL },
+          "\"instance-count\": 18446744073709551615, \"vcpu-count\": 0}}",
+          NULL },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-sour", "Malformed" },
         { "", "Malformed" },
         { "[1, 2]", "not a JSON object" },
@@ -333,31 +333,30 @@ static void test_sample(void)
           "has not been found" },
         { "{\"error\": {}}", "without description" },
         { "{\"result\": {}}", "no 'return'" },
-        { "{\"return\": {\"timestamp-ns\": 1, \"counter-unit\": "
-          "\"nanoseconds\", \"counter-unavailable\": \"counters are off\", "
-          "\"vcpus\": []}}", "no counters: counters are off" },
+        { "{\"return\": {\"timestamp-ns\": 1, \"counter-unavailable\": "
+          "\"counters are off\", \"vcpus\": []}}",
+          "no counters: counters are off" },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"task-clock\", "
           "\"vcpu-count\": 5}}", "lacks 'instance-count'" },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"task-clock\", "
           "\"instance-count\": -5, \"vcpu-count\": 5}}", "'instance-count'" },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"task-clock\", "
           "\"instance-count\": 99999999999999999999999, \"vcpu-count\": 5}}",
           "'instance-count'" },
         { "{\"return\": {\"timestamp-ns\": \"1\", \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"task-clock\", "
           "\"instance-count\": 1, \"vcpu-count\": 5}}", "'timestamp-ns'" },
         { "{\"return\": {\"timestamp-ns\": 1.5, \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"nanoseconds\", "
+          "\"task-clock\", "
           "\"instance-count\": 1, \"vcpu-count\": 5}}", "'timestamp-ns'" },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": "
-          "\"task-clock\", \"counter-unit\": \"joules\", "
-          "\"instance-count\": 1, \"vcpu-count\": 5}}", "counter-unit" },
+          "\"joules\", \"instance-count\": 1, \"vcpu-count\": 5}}",
+          "not cycles, task-clock or schedstat" },
         { "{\"return\": {\"timestamp-ns\": 1, \"counter-source\": 7, "
-          "\"counter-unit\": \"cycles\", \"instance-count\": 1, "
-          "\"vcpu-count\": 5}}", "no counters" },
+          "\"instance-count\": 1, \"vcpu-count\": 5}}", "no counters" },
         { "{\"return\": []}", "no 'return'" },
     };
 
@@ -398,9 +397,15 @@ static void test_sample_values(void)
                                   "\"instance-count\": 5, \"vcpu-count\": 4, "
                                   "\"counter-source\": \"task-clock\", "
                                   "\"counter-kernel-excluded\": true, "
-                                  "\"timestamp-ns\": 1, \"counter-unit\": "
-                                  "\"nanoseconds\"}}", &s, &error_abort));
+                                  "\"timestamp-ns\": 1}}", &s, &error_abort));
     g_assert_true(s.kernel_excluded);
+    vm_sample_clear(&s);
+    /* the unit follows from the source */
+    g_assert_true(vm_sample_parse("{\"return\": {\"instance-count\": 5, "
+                                  "\"vcpu-count\": 4, \"counter-source\": "
+                                  "\"cycles\", \"timestamp-ns\": 1}}", &s,
+                                  &error_abort));
+    g_assert_true(s.cycles);
     vm_sample_clear(&s);
 }
 
@@ -412,9 +417,9 @@ static void test_sample_event(void)
     } cases[] = {
         { "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, "
           "\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": 7, "
-          "\"counter-source\": \"task-clock\", \"counter-unit\": "
-          "\"nanoseconds\", \"instance-count\": 9, \"vcpu-count\": 8, "
-          "\"vcpus\": [], \"seq\": 3, \"interval-ms\": 1000}}", NULL },
+          "\"counter-source\": \"task-clock\", \"instance-count\": 9, "
+          "\"vcpu-count\": 8, \"vcpus\": [], \"seq\": 3, "
+          "\"interval-ms\": 1000}}", NULL },
         { "{\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": 7, "
           "\"counter-unavailable\": \"counters are off\", \"vcpus\": [], "
           "\"seq\": 3, \"interval-ms\": 1000}}",
@@ -425,7 +430,7 @@ static void test_sample_event(void)
         { "{\"event\": \"POWER_SAMPLE\"}", "no 'data'" },
         { "{\"event\": \"POWER_SAMPLE\", \"data\": []}", "no 'data'" },
         { "{\"event\": \"POWER_SAMPLE\", \"data\": {\"timestamp-ns\": -7, "
-          "\"counter-source\": \"cycles\", \"counter-unit\": \"cycles\", "
+          "\"counter-source\": \"cycles\", "
           "\"instance-count\": 9, \"vcpu-count\": 8}}", "'timestamp-ns'" },
         { "{\"event\": \"POWER_SAMPLE\", \"data\": {", "Malformed" },
         { "[]", "Not a POWER_SAMPLE" },
@@ -453,6 +458,33 @@ static void test_sample_event(void)
         }
         vm_sample_clear(&s);
     }
+}
+
+/* A channel record: query-power's totals, "vcpus" a number, a version. */
+static void test_sample_record(void)
+{
+    VmSample s = { 0 };
+    Error *err = NULL;
+
+    g_assert_true(vm_sample_parse_record(
+        "{\"version\": 2, \"seq\": 4, \"timestamp-ns\": 9, "
+        "\"counter-source\": \"schedstat\", \"counter-kernel-excluded\": "
+        "false, \"instance-count\": 7, \"vcpu-count\": 6, \"vcpus\": 3, "
+        "\"dropped\": 0}", &s, &error_abort));
+    g_assert_cmpuint(s.nvcpus, ==, 3);
+    g_assert_cmpuint(s.instance_count, ==, 7);
+    g_assert_false(s.cycles);
+    vm_sample_clear(&s);
+    /* version 1 had a counter-unit; a consumer says what it expected */
+    g_assert_false(vm_sample_parse_record(
+        "{\"version\": 1, \"seq\": 4, \"timestamp-ns\": 9, "
+        "\"counter-source\": \"schedstat\", \"counter-unit\": "
+        "\"nanoseconds\", \"instance-count\": 7, \"vcpu-count\": 6, "
+        "\"vcpus\": 3}", &s, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Channel record of version 1, not 2");
+    error_free(err);
+    g_assert_null(s.source);
 }
 
 static void test_proc_stat(void)
@@ -838,6 +870,7 @@ int main(int argc, char **argv)
     g_test_add_func("/powerd/sample", test_sample);
     g_test_add_func("/powerd/sample-values", test_sample_values);
     g_test_add_func("/powerd/sample-event", test_sample_event);
+    g_test_add_func("/powerd/sample-record", test_sample_record);
     g_test_add_func("/powerd/proc-stat", test_proc_stat);
     g_test_add_func("/powerd/cgroup-usage", test_cgroup_usage);
     g_test_add_func("/powerd/state", test_state);

@@ -91,7 +91,7 @@ static HostPowerZonePolicy *zone_policy(HostRaplZone *z, Error **errp)
     return zp;
 }
 
-HostPowerPolicy *policy_query(const char *root, HostPowerPolicyMode mode,
+HostPowerPolicy *policy_query(const char *root, bool allowed,
                               Error **errp)
 {
     g_autoptr(HostPowerPolicy) policy = g_new0(HostPowerPolicy, 1);
@@ -102,7 +102,7 @@ HostPowerPolicy *policy_query(const char *root, HostPowerPolicyMode mode,
     g_autoptr(HostPstate) pstate = NULL;
     Error *err = NULL;
 
-    policy->policy = mode;
+    policy->allowed = allowed;
 
     /* what the host lacks is reported absent, with the reason */
     if (!host_sysfs_online_cpus(root, &cpus, &err)) {

@@ -13,8 +13,8 @@
 #include "qapi/qapi-types-power.h"
 #include "qemu/host-sysfs.h"
 
-/* The host's policy; @mode says whether the asking peer may change it. */
-HostPowerPolicy *policy_query(const char *root, HostPowerPolicyMode mode,
+/* The host's policy; @allowed: whether the asking peer may change it. */
+HostPowerPolicy *policy_query(const char *root, bool allowed,
                               Error **errp);
 
 /* Each writes through @undo, which records every file's value before. */

@@ -178,9 +178,7 @@ static bool cmd_query_policy(Helper *h, Peer *peer, QDict *args,
         error_setg(errp, "query-host-power-policy takes no arguments");
         return false;
     }
-    p = policy_query(h->sysfs_root, peer->may_policy ?
-                     HOST_POWER_POLICY_MODE_ALLOW :
-                     HOST_POWER_POLICY_MODE_DENY, errp);
+    p = policy_query(h->sysfs_root, peer->may_policy, errp);
     if (!p) {
         return false;
     }

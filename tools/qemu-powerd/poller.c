@@ -417,7 +417,7 @@ static void take_answer(Powerd *pd, Vm *vm)
     }
     if (s.cycles != pd->unit_cycles) {
         fail(pd, vm, "counts cycles while other VMs count CPU time: give "
-             "it counters=task-clock or schedstat (host-power object)");
+             "it counter-source=task-clock or schedstat (host-power object)");
         vm_sample_clear(&s);
         return;
     }

@@ -312,7 +312,7 @@ static bool read_knobs(PowerCap *pc, Error **errp)
         error_setg(errp, "query-host-power-policy did not return an object");
         return false;
     }
-    if (g_strcmp0(qdict_get_try_str(p, "policy"), "allow")) {
+    if (!qdict_get_try_bool(p, "allowed", false)) {
         error_setg(errp, "qemu-power-helper does not let qemu-powerd change "
                    "policy (its --allow-policy)");
         return false;

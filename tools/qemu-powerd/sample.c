@@ -40,7 +40,6 @@ static bool get_uint(QDict *d, const char *key, uint64_t *v, Error **errp)
 static bool parse_return(QDict *ret, VmSample *s, Error **errp)
 {
     QString *src = qobject_to(QString, qdict_get(ret, "counter-source"));
-    QString *unit = qobject_to(QString, qdict_get(ret, "counter-unit"));
     QString *why = qobject_to(QString, qdict_get(ret, "counter-unavailable"));
     VmSample n = { 0 };
 
@@ -49,9 +48,12 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
                    why ? qstring_get_str(why) : "");
         return false;
     }
-    if (!unit || (strcmp(qstring_get_str(unit), "cycles") &&
-                  strcmp(qstring_get_str(unit), "nanoseconds"))) {
-        error_setg(errp, "query-power reply has no valid 'counter-unit'");
+    /* the source gives the unit: cycles, or nanoseconds of CPU time */
+    if (strcmp(qstring_get_str(src), "cycles") &&
+        strcmp(qstring_get_str(src), "task-clock") &&
+        strcmp(qstring_get_str(src), "schedstat")) {
+        error_setg(errp, "query-power reply's 'counter-source' is not "
+                   "cycles, task-clock or schedstat");
         return false;
     }
     if (!get_uint(ret, "timestamp-ns", &n.timestamp_ns, errp) ||
@@ -61,7 +63,7 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
     }
     n.nvcpus = qdict_get_qlist(ret, "vcpus") ?
         qlist_size(qdict_get_qlist(ret, "vcpus")) : 0;
-    n.cycles = !strcmp(qstring_get_str(unit), "cycles");
+    n.cycles = !strcmp(qstring_get_str(src), "cycles");
     n.kernel_excluded = qdict_get_try_bool(ret, "counter-kernel-excluded",
                                            false);
     n.source = g_strdup(qstring_get_str(src));

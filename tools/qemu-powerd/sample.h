@@ -37,7 +37,7 @@ bool vm_sample_parse_event(const char *line, VmSample *s, Error **errp);
  * The same for a record of a sampling channel (docs/qmp.rst, "The
  * sampling channel"): a flat object with those members and "version".
  */
-#define SAMPLE_RECORD_VERSION 1
+#define SAMPLE_RECORD_VERSION 2
 bool vm_sample_parse_record(const char *rec, VmSample *s, Error **errp);
 
 #endif
