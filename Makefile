@@ -13,7 +13,8 @@
 #   make checkpatch QEMU's checkpatch.pl on the series and our new files
 #   make patches    regenerate patches/ from the commits in build/qemu
 #   make series     build/series/: the whole patch set, new files included,
-#                   as a series for qemu-devel (scripts/series.map)
+#                   as a series for qemu-devel (scripts/series.map), based
+#                   on the two fixes in build/series-fixes/
 #   make check-series  each patch of it applies, builds, passes checkpatch
 #                   and its qtests (a full build and one per patch: long)
 #   make clean      remove QEMU's build directory (keeps the sources)

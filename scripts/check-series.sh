@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Check the generated series (build/series, see scripts/make-series.sh)
-# one patch at a time, as a reviewer or a bisection meets it.  Starting
-# from a fresh copy of pristine QEMU in build/series-check/qemu, each patch
+# Check the generated series (build/series-fixes, then build/series, see
+# scripts/make-series.sh) one patch at a time, as a reviewer or a
+# bisection meets them.  Starting from a fresh copy of pristine QEMU in
+# build/series-check/qemu, each patch
 # must apply with git am, pass QEMU's checkpatch, and build incrementally
 # with ninja -j2 in this check's own build directory,
 # build/series-check/build; the power qtests run at the patches that add
@@ -19,6 +20,7 @@ set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 series="$top/build/series"
+fixes="$top/build/series-fixes"
 src="$top/build/qemu-src"
 chk="$top/build/series-check"
 tree="$chk/qemu"
@@ -31,8 +33,9 @@ die() {
 }
 
 [ -f "$src/VERSION" ] || die "no pristine tree in $src (run scripts/fetch-qemu.sh)"
-[ -f "$series/0000-cover-letter.patch" ] ||
-    die "no series in build/series (run scripts/make-series.sh)"
+[ -f "$series/0000-cover-letter.patch" ] &&
+    [ -f "$fixes/0000-cover-letter.patch" ] ||
+    die "no series in build/series and build/series-fixes (run scripts/make-series.sh)"
 
 # The same QEMU as scripts/build-qemu.sh builds (keep the two in step).
 fwpath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
@@ -78,9 +81,11 @@ qtest_setup() {
 for last in "$series"/[0-9][0-9][0-9][0-9]-*.patch; do :; done
 passed=0
 failed=0
-for p in "$series"/[0-9][0-9][0-9][0-9]-*.patch; do
+# the fixes series first (as f0001...), then the series based on it
+for p in "$fixes"/[0-9][0-9][0-9][0-9]-*.patch "$series"/[0-9][0-9][0-9][0-9]-*.patch; do
     n=$(basename "$p" | cut -c1-4)
-    [ "$n" != 0000 ] || continue    # the cover letter
+    [ "$n" != 0000 ] || continue    # the cover letters
+    [ "$(dirname "$p")" != "$fixes" ] || n=f$n
     subj=$(awk '/^Subject: / { s = $0; while ((getline l) > 0 && l ~ /^ /) s = s l
                                  sub(/^Subject: \[PATCH [0-9]+\/[0-9]+\] /, "", s)
                                  print s; exit }' "$p")
