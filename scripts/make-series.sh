@@ -268,5 +268,5 @@ version="QEMU $(cat "$work/VERSION")"
 fixcover=$(awk -F'\t' '$1 == "S" { i++; if ($2 == "fixcover") print i }' "$tmp/map")
 write_series fixcover "pristine..$fixtip" "$fixout" "$version"
 write_series cover "$fixtip..HEAD" "$out" \
-    "$version with the fixes \"$(section "$fixcover" subject)\" (build/series-fixes) applied first"
+    "$version, after the fixes of build/series-fixes"
 echo "make-series: $(wc -l < "$tmp/assign") new files"
