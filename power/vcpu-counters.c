@@ -43,30 +43,12 @@ static struct {
     uint64_t retired;           /* counts of vCPU threads that are gone */
 } counters;
 
-static const TaskCounterSource auto_order[] = {
-    TASK_COUNTER_CYCLES, TASK_COUNTER_TASK_CLOCK, TASK_COUNTER_SCHEDSTAT,
-};
-
 static void power_thread_free(gpointer p)
 {
     PowerThread *t = p;
 
     task_counter_close(&t->counter);
     g_free(t);
-}
-
-/* Can @source be opened here?  Tried on the calling thread. */
-static bool probe(TaskCounterSource source, Error **errp)
-{
-    TaskCounter tc = TASK_COUNTER_INIT;
-    uint64_t v;
-    bool ok;
-
-    ok = task_counter_open(&tc, source, 0, false, errp) &&
-         task_counter_read(&tc, &v, errp);
-    counters.kernel_excluded = tc.kernel_excluded;
-    task_counter_close(&tc);
-    return ok;
 }
 
 /*
@@ -154,38 +136,19 @@ static PowerCounterSource qapi_source(TaskCounterSource source)
     }
 }
 
-/*
- * The first source that works and counts the kernel's work too; cycles
- * in user mode only (perf_event_paranoid) miss a KVM vCPU's guest kernel
- * and its host kernel work, so they are taken only when no other source
- * works.  Or the reasons why none does.
- */
+/* The source task_counter_choose() picks, or the reasons none works. */
 static void start_auto(void)
 {
-    g_autoptr(GString) why = g_string_new("no counter source works:");
-    bool user_only_works = false;
+    TaskCounterSource source;
+    Error *err = NULL;
 
-    for (int i = 0; i < ARRAY_SIZE(auto_order); i++) {
-        Error *err = NULL;
-
-        if (probe(auto_order[i], &err)) {
-            if (!counters.kernel_excluded) {
-                start(auto_order[i]);
-                return;
-            }
-            user_only_works = true;
-            continue;
-        }
-        g_string_append_printf(why, " %s;", error_get_pretty(err));
+    if (!task_counter_choose(task_counter_probe, &source,
+                             &counters.kernel_excluded, &err)) {
+        counters.unavailable = g_strdup(error_get_pretty(err));
         error_free(err);
-    }
-    if (user_only_works) {
-        probe(TASK_COUNTER_CYCLES, &error_abort);
-        start(TASK_COUNTER_CYCLES);
         return;
     }
-    g_string_truncate(why, why->len - 1);
-    counters.unavailable = g_string_free(g_steal_pointer(&why), false);
+    start(source);
 }
 
 bool power_counters_configure(bool on, bool has_source,
@@ -210,7 +173,7 @@ bool power_counters_configure(bool on, bool has_source,
     } else {
         TaskCounterSource source = task_source(qsource);
 
-        if (!probe(source, errp)) {
+        if (!task_counter_probe(source, &counters.kernel_excluded, errp)) {
             error_prepend(errp, "Counter source '%s' is not available: ",
                           task_counter_source_name(source));
             return false;

@@ -194,3 +194,52 @@ void task_counter_close(TaskCounter *tc)
         tc->fd = -1;
     }
 }
+
+bool task_counter_probe(TaskCounterSource source, bool *kernel_excluded,
+                        Error **errp)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    uint64_t v;
+    bool ok;
+
+    ok = task_counter_open(&tc, source, 0, false, errp) &&
+         task_counter_read(&tc, &v, errp);
+    *kernel_excluded = tc.kernel_excluded;
+    task_counter_close(&tc);
+    return ok;
+}
+
+bool task_counter_choose(TaskCounterProbe probe, TaskCounterSource *source,
+                         bool *kernel_excluded, Error **errp)
+{
+    static const TaskCounterSource order[] = {
+        TASK_COUNTER_CYCLES, TASK_COUNTER_TASK_CLOCK, TASK_COUNTER_SCHEDSTAT,
+    };
+    g_autoptr(GString) why = g_string_new("no counter source works:");
+    bool user_only = false;
+
+    for (int i = 0; i < ARRAY_SIZE(order); i++) {
+        Error *err = NULL;
+        bool excluded = false;
+
+        if (!probe(order[i], &excluded, &err)) {
+            g_string_append_printf(why, " %s;", error_get_pretty(err));
+            error_free(err);
+        } else if (excluded) {
+            user_only = true;
+        } else {
+            *source = order[i];
+            *kernel_excluded = false;
+            return true;
+        }
+    }
+    if (user_only) {
+        /* only cycles can exclude the kernel */
+        *source = TASK_COUNTER_CYCLES;
+        *kernel_excluded = true;
+        return true;
+    }
+    g_string_truncate(why, why->len - 1);
+    error_setg(errp, "%s", why->str);
+    return false;
+}

@@ -62,6 +62,27 @@ void task_counter_close(TaskCounter *tc);
 uint64_t task_counter_scale(uint64_t value, uint64_t enabled,
                             uint64_t running);
 
+/*
+ * Can a counter of @source be opened on the calling thread and read?
+ * @kernel_excluded: whether it would count user mode only.
+ */
+typedef bool (*TaskCounterProbe)(TaskCounterSource source,
+                                 bool *kernel_excluded, Error **errp);
+
+/* The real probe, for task_counter_choose(). */
+bool task_counter_probe(TaskCounterSource source, bool *kernel_excluded,
+                        Error **errp);
+
+/*
+ * Choose a source automatically, asking @probe: the first of cycles,
+ * task-clock and schedstat that works and counts kernel work too, since
+ * cycles in user mode only miss a KVM vCPU's guest kernel and its host
+ * kernel work; cycles in user mode only when nothing else works.  If no
+ * source works, @errp has every source's reason.
+ */
+bool task_counter_choose(TaskCounterProbe probe, TaskCounterSource *source,
+                         bool *kernel_excluded, Error **errp);
+
 /* Parse the run time (first field, ns) of a schedstat line. */
 bool task_counter_parse_schedstat(const char *buf, uint64_t *ns,
                                   Error **errp);

@@ -223,6 +223,89 @@ static void test_errors(void)
     g_assert_false(task_counter_source_is_time(TASK_COUNTER_CYCLES));
 }
 
+/*
+ * What a host offers, for task_counter_choose(): per source, 0 if it
+ * cannot be opened, 1 if it counts user mode only, 2 if it counts all.
+ */
+static int offered[TASK_COUNTER__MAX];
+
+static bool fake_probe(TaskCounterSource source, bool *kernel_excluded,
+                       Error **errp)
+{
+    if (!offered[source]) {
+        error_setg(errp, "no %s here", task_counter_source_name(source));
+        return false;
+    }
+    *kernel_excluded = offered[source] == 1;
+    return true;
+}
+
+static void test_choose(void)
+{
+    static const struct {
+        int cycles, task_clock, schedstat;
+        int want;               /* a source, or -1: none works */
+        bool excluded;
+    } cases[] = {
+        { 2, 2, 2, TASK_COUNTER_CYCLES, false },
+        /*
+         * perf_event_paranoid 2: cycles count user mode only, which would
+         * drop a KVM vCPU's guest kernel work; task-clock counts it all
+         */
+        { 1, 2, 2, TASK_COUNTER_TASK_CLOCK, false },
+        { 1, 0, 2, TASK_COUNTER_SCHEDSTAT, false },
+        { 0, 0, 2, TASK_COUNTER_SCHEDSTAT, false },
+        { 0, 2, 0, TASK_COUNTER_TASK_CLOCK, false },
+        /* user-mode cycles only when nothing else works, and said so */
+        { 1, 0, 0, TASK_COUNTER_CYCLES, true },
+        { 0, 0, 0, -1, false },
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        TaskCounterSource source = TASK_COUNTER__MAX;
+        bool excluded = !cases[i].excluded;
+        Error *err = NULL;
+        bool ok;
+
+        offered[TASK_COUNTER_CYCLES] = cases[i].cycles;
+        offered[TASK_COUNTER_TASK_CLOCK] = cases[i].task_clock;
+        offered[TASK_COUNTER_SCHEDSTAT] = cases[i].schedstat;
+        ok = task_counter_choose(fake_probe, &source, &excluded, &err);
+        g_test_message("case %d: %s", i,
+                       ok ? task_counter_source_name(source) :
+                       error_get_pretty(err));
+        if (cases[i].want < 0) {
+            g_assert_false(ok);
+            g_assert_cmpstr(error_get_pretty(err), ==,
+                            "no counter source works: no cycles here; "
+                            "no task-clock here; no schedstat here");
+            error_free(err);
+            continue;
+        }
+        g_assert_true(ok);
+        g_assert_cmpint(source, ==, cases[i].want);
+        g_assert_cmpint(excluded, ==, cases[i].excluded);
+    }
+}
+
+/* This host: whatever it picks, it can count this thread's work. */
+static void test_choose_here(void)
+{
+    TaskCounter tc = TASK_COUNTER_INIT;
+    TaskCounterSource source;
+    bool excluded;
+    uint64_t v;
+
+    g_assert_true(task_counter_choose(task_counter_probe, &source, &excluded,
+                                      &error_abort));
+    g_test_message("this host: %s%s", task_counter_source_name(source),
+                   excluded ? " (user mode only)" : "");
+    g_assert_true(task_counter_open(&tc, source, 0, false, &error_abort));
+    g_assert_true(task_counter_read(&tc, &v, &error_abort));
+    g_assert_cmpint(tc.kernel_excluded, ==, excluded);
+    task_counter_close(&tc);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -237,5 +320,7 @@ int main(int argc, char **argv)
     g_test_add_func("/task-counter/cycles", test_cycles);
     g_test_add_func("/task-counter/inherit", test_inherit);
     g_test_add_func("/task-counter/errors", test_errors);
+    g_test_add_func("/task-counter/choose", test_choose);
+    g_test_add_func("/task-counter/choose-here", test_choose_here);
     return g_test_run();
 }
