@@ -200,7 +200,9 @@ for c in $(g rev-list --reverse "pristine..$head"); do
     g cherry-pick --no-commit "$c" >/dev/null
     # the maintainer is whoever posts the series, as its author is
     if g diff --cached --name-only | grep -qx MAINTAINERS; then
-        sed -i "s|^M: .*<qemu-power@localhost>\$|M: $ident|" "$work/MAINTAINERS"
+        # (sed's replacement: a '&', '|' or '\' of the name stays itself)
+        m=$(printf '%s' "$ident" | sed 's/[&|\\]/\\&/g')
+        sed -i "s|^M: .*<qemu-power@localhost>\$|M: $m|" "$work/MAINTAINERS"
         ! grep -q '@localhost' "$work/MAINTAINERS" ||
             die "MAINTAINERS still names an address at localhost"
         g add MAINTAINERS
