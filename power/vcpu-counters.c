@@ -108,32 +108,21 @@ static void start(TaskCounterSource source)
     counters.available = true;
 }
 
-static TaskCounterSource task_source(PowerCounterSource source)
-{
-    switch (source) {
-    case POWER_COUNTER_SOURCE_CYCLES:
-        return TASK_COUNTER_CYCLES;
-    case POWER_COUNTER_SOURCE_TASK_CLOCK:
-        return TASK_COUNTER_TASK_CLOCK;
-    case POWER_COUNTER_SOURCE_SCHEDSTAT:
-        return TASK_COUNTER_SCHEDSTAT;
-    default:
-        g_assert_not_reached();
-    }
-}
+/* QAPI's names of the counter sources, and util/'s */
+static const TaskCounterSource task_sources[POWER_COUNTER_SOURCE__MAX] = {
+    [POWER_COUNTER_SOURCE_CYCLES] = TASK_COUNTER_CYCLES,
+    [POWER_COUNTER_SOURCE_TASK_CLOCK] = TASK_COUNTER_TASK_CLOCK,
+    [POWER_COUNTER_SOURCE_SCHEDSTAT] = TASK_COUNTER_SCHEDSTAT,
+};
 
 static PowerCounterSource qapi_source(TaskCounterSource source)
 {
-    switch (source) {
-    case TASK_COUNTER_CYCLES:
-        return POWER_COUNTER_SOURCE_CYCLES;
-    case TASK_COUNTER_TASK_CLOCK:
-        return POWER_COUNTER_SOURCE_TASK_CLOCK;
-    case TASK_COUNTER_SCHEDSTAT:
-        return POWER_COUNTER_SOURCE_SCHEDSTAT;
-    default:
-        g_assert_not_reached();
+    for (int i = 0; i < POWER_COUNTER_SOURCE__MAX; i++) {
+        if (task_sources[i] == source) {
+            return i;
+        }
     }
+    g_assert_not_reached();
 }
 
 /* The source task_counter_choose() picks, or the reasons none works. */
@@ -171,7 +160,7 @@ bool power_counters_configure(bool on, bool has_source,
     } else if (!has_source) {
         start_auto();
     } else {
-        TaskCounterSource source = task_source(qsource);
+        TaskCounterSource source = task_sources[qsource];
 
         if (!task_counter_probe(source, &counters.kernel_excluded, errp)) {
             error_prepend(errp, "Counter source '%s' is not available: ",
