@@ -25,6 +25,17 @@ const char *task_counter_source_name(TaskCounterSource source)
     return source_names[source];
 }
 
+bool task_counter_source_parse(const char *name, TaskCounterSource *source)
+{
+    for (int i = 0; i < TASK_COUNTER__MAX; i++) {
+        if (!strcmp(name, source_names[i])) {
+            *source = i;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool task_counter_source_is_time(TaskCounterSource source)
 {
     return source != TASK_COUNTER_CYCLES;

@@ -29,6 +29,9 @@ typedef struct TaskCounter {
 /* "cycles", "task-clock" or "schedstat" */
 const char *task_counter_source_name(TaskCounterSource source);
 
+/* The source called @name by task_counter_source_name(); false if none. */
+bool task_counter_source_parse(const char *name, TaskCounterSource *source);
+
 /* true when the source counts nanoseconds of CPU time, false for cycles */
 bool task_counter_source_is_time(TaskCounterSource source);
 

@@ -200,6 +200,7 @@ static void test_inherit(void)
 static void test_errors(void)
 {
     TaskCounter tc = TASK_COUNTER_INIT;
+    TaskCounterSource source;
     Error *err = NULL;
     uint64_t v;
 
@@ -221,6 +222,15 @@ static void test_errors(void)
                     "task-clock");
     g_assert_true(task_counter_source_is_time(TASK_COUNTER_SCHEDSTAT));
     g_assert_false(task_counter_source_is_time(TASK_COUNTER_CYCLES));
+
+    /* what QEMU reports as counter-source, read back by qemu-powerd */
+    g_assert_true(task_counter_source_parse("schedstat", &source));
+    g_assert_cmpint(source, ==, TASK_COUNTER_SCHEDSTAT);
+    g_assert_true(task_counter_source_parse("cycles", &source));
+    g_assert_cmpint(source, ==, TASK_COUNTER_CYCLES);
+    g_assert_false(task_counter_source_parse("joules", &source));
+    g_assert_false(task_counter_source_parse("task_clock", &source));
+    g_assert_false(task_counter_source_parse("", &source));
 }
 
 /*

@@ -12,6 +12,7 @@
 #include "qobject/qlist.h"
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
+#include "qemu/task-counter.h"
 #include "sample.h"
 
 void vm_sample_clear(VmSample *s)
@@ -42,6 +43,7 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
     QString *src = qobject_to(QString, qdict_get(ret, "counter-source"));
     QString *why = qobject_to(QString, qdict_get(ret, "counter-unavailable"));
     VmSample n = { 0 };
+    TaskCounterSource source;
 
     if (!src) {
         error_setg(errp, "VM has no counters%s%s", why ? ": " : "",
@@ -49,9 +51,7 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
         return false;
     }
     /* the source gives the unit: cycles, or nanoseconds of CPU time */
-    if (strcmp(qstring_get_str(src), "cycles") &&
-        strcmp(qstring_get_str(src), "task-clock") &&
-        strcmp(qstring_get_str(src), "schedstat")) {
+    if (!task_counter_source_parse(qstring_get_str(src), &source)) {
         error_setg(errp, "query-power reply's 'counter-source' is not "
                    "cycles, task-clock or schedstat");
         return false;
@@ -63,7 +63,7 @@ static bool parse_return(QDict *ret, VmSample *s, Error **errp)
     }
     n.nvcpus = qdict_get_qlist(ret, "vcpus") ?
         qlist_size(qdict_get_qlist(ret, "vcpus")) : 0;
-    n.cycles = !strcmp(qstring_get_str(src), "cycles");
+    n.cycles = !task_counter_source_is_time(source);
     n.kernel_excluded = qdict_get_try_bool(ret, "counter-kernel-excluded",
                                            false);
     n.source = g_strdup(qstring_get_str(src));
