@@ -97,7 +97,7 @@ HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
     if (!h) {
         /* what QEMU cannot see is reported absent, with the reason */
         policy = g_new0(HostPowerPolicy, 1);
-        policy->allowed = power_policy_mode_allows();
+        policy->allowed = power_object_allows_policy();
         policy->cpufreq_unavailable = g_strdup(POWER_NO_HELPER);
         policy->pstate_unavailable = g_strdup(POWER_NO_HELPER);
         policy->zones_unavailable = g_strdup(POWER_NO_HELPER);
@@ -106,7 +106,7 @@ HostPowerPolicy *qmp_query_host_power_policy(Error **errp)
     if (ask(h, "query-host-power-policy", NULL,
             (VisitValue)visit_type_HostPowerPolicy, (void **)&policy,
             errp) &&
-        !power_policy_mode_allows()) {
+        !power_object_allows_policy()) {
         /* the helper's answer is about this QEMU's user, not this VM */
         policy->allowed = false;
     }

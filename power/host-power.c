@@ -62,7 +62,7 @@ bool power_policy_allowed(Error **errp)
     return true;
 }
 
-bool power_policy_mode_allows(void)
+bool power_object_allows_policy(void)
 {
     return host_power && host_power->allow_policy;
 }

@@ -91,7 +91,7 @@ PowerHelper *power_helper(void);
 bool power_policy_allowed(Error **errp);
 
 /* Does the host-power object allow policy changes (allow-policy)? */
-bool power_policy_mode_allows(void);
+bool power_object_allows_policy(void);
 
 /* host-energy.c */
 
